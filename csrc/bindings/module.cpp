@@ -1,17 +1,80 @@
-// Thin binding layer: converts Python values at the edge and calls into the plain C++ core.
+// Thin binding layer: converts Python values (bytes, lists, numpy/torch arrays) at the edge and calls the
+// plain C++ core. Heavy work runs with the GIL released.
 #include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
-#include <nanobind/stl/vector.h>
 #include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
 
+#include <algorithm>
+#include <stdexcept>
+#include <thread>
+
+#include "core/grammar.hpp"
+#include "core/matcher.hpp"
 #include "core/token_trie.hpp"
+#include "core/vocab.hpp"
 
 namespace nb = nanobind;
 using namespace gdecode;
 
+namespace {
+
+using Bitmask = nb::ndarray<int32_t, nb::c_contig, nb::device::cpu>;
+
+// Python exception classes live in gdecode.errors; look them up when first needed (import order).
+[[noreturn]] void raise_py(const char* cls, const char* what) {
+  nb::object errors = nb::module_::import_("gdecode.errors");
+  PyErr_SetString(errors.attr(cls).ptr(), what);
+  throw nb::python_error();
+}
+
+uint32_t* bitmask_row(Bitmask& bm, int64_t row, size_t need_words) {
+  if (bm.ndim() == 1) {
+    if (row != 0) throw std::out_of_range("row must be 0 for a 1-D bitmask");
+    if (bm.shape(0) < need_words) throw std::invalid_argument("bitmask is narrower than ceil(vocab_size/32)");
+    return reinterpret_cast<uint32_t*>(bm.data());
+  }
+  if (bm.ndim() != 2) throw std::invalid_argument("bitmask must be 1-D or 2-D int32");
+  if (row < 0 || size_t(row) >= bm.shape(0)) throw std::out_of_range("bitmask row out of range");
+  if (bm.shape(1) < need_words) throw std::invalid_argument("bitmask is narrower than ceil(vocab_size/32)");
+  return reinterpret_cast<uint32_t*>(bm.data()) + size_t(row) * bm.shape(1);
+}
+
+size_t row_width(const Bitmask& bm) { return bm.ndim() == 1 ? bm.shape(0) : bm.shape(1); }
+
+void fill_row(Matcher& m, uint32_t* row, size_t width) {
+  size_t nw = m.grammar().vocab().num_words();
+  m.fill_bitmask(row);
+  std::fill(row + nw, row + width, 0u);  // a wider mask (larger logit width) never allows the tail
+}
+
+}  // namespace
+
 NB_MODULE(_core, m) {
-  m.doc() = "gdecode C++ core (token trie, lexer, parser, masks)";
+  m.doc() = "gdecode C++ core: token trie, lexer, Earley parser, token masks";
   m.attr("__version__") = "0.1.0";
+
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const LimitExceeded& e) {
+      raise_py("LimitExceededError", e.what());
+    } catch (const GrammarFailure& e) {
+      raise_py("GrammarError", e.what());
+    }
+  });
+
+  nb::class_<Limits>(m, "Limits")
+      .def(nb::init<>())
+      .def_rw("max_nfa_states", &Limits::max_nfa_states)
+      .def_rw("max_dfa_states", &Limits::max_dfa_states)
+      .def_rw("max_items_per_set", &Limits::max_items_per_set)
+      .def_rw("max_chart_items", &Limits::max_chart_items)
+      .def_rw("max_rollback", &Limits::max_rollback)
+      .def_rw("mask_cache_bytes", &Limits::mask_cache_bytes);
 
   nb::class_<TokenTrie>(m, "TokenTrie")
       .def("__init__",
@@ -25,12 +88,123 @@ NB_MODULE(_core, m) {
            nb::arg("tokens"), nb::arg("excluded") = std::vector<uint32_t>{})
       .def_prop_ro("num_nodes", [](const TokenTrie& t) { return t.nodes().size(); })
       .def_prop_ro("max_depth", &TokenTrie::max_depth)
-      .def("walk",
-           [](const TokenTrie& t) {
-             // Debug/test view: every (depth, byte, token) in preorder.
-             std::vector<std::tuple<int, int, int64_t>> out;
-             for (const auto& n : t.nodes())
-               out.emplace_back(n.depth, n.byte, n.token == TokenTrie::kNoToken ? -1 : int64_t(n.token));
-             return out;
-           });
+      .def("walk", [](const TokenTrie& t) {
+        std::vector<std::tuple<int, int, int64_t, uint32_t>> out;  // (depth, byte, token, subtree_end)
+        for (const auto& n : t.nodes())
+          out.emplace_back(n.depth, n.byte, n.token == TokenTrie::kNoToken ? -1 : int64_t(n.token), n.subtree_end);
+        return out;
+      });
+
+  nb::class_<Vocabulary>(m, "Vocabulary")
+      .def("__init__",
+           [](Vocabulary* self, const std::vector<nb::bytes>& tokens, size_t vocab_size,
+              std::vector<uint32_t> eos_ids, std::vector<uint32_t> excluded) {
+             std::vector<std::string> raw;
+             raw.reserve(tokens.size());
+             for (const auto& t : tokens) raw.emplace_back(t.c_str(), t.size());
+             nb::gil_scoped_release release;
+             new (self) Vocabulary(std::move(raw), vocab_size, std::move(eos_ids), std::move(excluded));
+           },
+           nb::arg("tokens"), nb::arg("vocab_size"), nb::arg("eos_ids"), nb::arg("excluded"))
+      .def_prop_ro("vocab_size", &Vocabulary::vocab_size)
+      .def_prop_ro("num_words", &Vocabulary::num_words)
+      .def_prop_ro("num_trie_nodes", [](const Vocabulary& v) { return v.trie().nodes().size(); });
+
+  nb::class_<CompiledGrammar>(m, "CompiledGrammar")
+      .def("__init__",
+           [](CompiledGrammar* self, std::shared_ptr<Vocabulary> vocab, std::vector<int64_t> regex_flat,
+              std::vector<int64_t> terminal_regex, std::vector<uint8_t> terminal_ignored,
+              std::vector<std::vector<uint32_t>> terminal_tokens, uint32_t num_nonterminals,
+              std::vector<uint32_t> prod_lhs, std::vector<std::vector<uint32_t>> prod_rhs, uint32_t start_symbol,
+              const Limits& limits) {
+             GrammarSpec spec{std::move(regex_flat), std::move(terminal_regex), std::move(terminal_ignored),
+                              std::move(terminal_tokens), num_nonterminals, std::move(prod_lhs),
+                              std::move(prod_rhs), start_symbol};
+             nb::gil_scoped_release release;
+             new (self) CompiledGrammar(spec, std::move(vocab), limits);
+           },
+           nb::arg("vocab"), nb::arg("regex_flat"), nb::arg("terminal_regex"), nb::arg("terminal_ignored"),
+           nb::arg("terminal_tokens"), nb::arg("num_nonterminals"), nb::arg("prod_lhs"), nb::arg("prod_rhs"),
+           nb::arg("start_symbol"), nb::arg("limits"))
+      .def_prop_ro("num_lexer_states", &CompiledGrammar::num_lexer_states)
+      .def_prop_ro("num_productions", [](const CompiledGrammar& g) { return g.tables().prods.size(); });
+
+  nb::class_<Matcher>(m, "Matcher")
+      .def(nb::init<std::shared_ptr<const CompiledGrammar>>(), nb::arg("grammar"))
+      .def("fork", [](const Matcher& self) { return new Matcher(self); })
+      .def("consume_token", &Matcher::consume_token, nb::arg("token"), nb::call_guard<nb::gil_scoped_release>())
+      .def("consume_tokens",
+           [](Matcher& self, const std::vector<uint32_t>& tokens) {
+             nb::gil_scoped_release release;
+             size_t n = 0;
+             for (uint32_t t : tokens) {
+               if (!self.consume_token(t)) break;
+               ++n;
+             }
+             return n;
+           },
+           nb::arg("tokens"))
+      .def("consume_bytes",
+           [](Matcher& self, nb::bytes data) {
+             std::string s(data.c_str(), data.size());
+             nb::gil_scoped_release release;
+             return self.consume_bytes(s);
+           },
+           nb::arg("data"))
+      .def("validate_tokens", &Matcher::validate_tokens, nb::arg("tokens"),
+           nb::call_guard<nb::gil_scoped_release>())
+      .def("is_token_allowed", &Matcher::is_token_allowed, nb::arg("token"))
+      .def("rollback", &Matcher::rollback, nb::arg("num_tokens"))
+      .def("reset", &Matcher::reset)
+      .def("is_accepting", &Matcher::is_accepting)
+      .def("is_terminated", &Matcher::is_terminated)
+      .def_prop_ro("history_size", &Matcher::history_size)
+      .def("forced_bytes", [](Matcher& self) {
+        std::string s;
+        {
+          nb::gil_scoped_release release;
+          s = self.forced_bytes();
+        }
+        return nb::bytes(s.data(), s.size());
+      })
+      .def("fill_bitmask",
+           [](Matcher& self, Bitmask bm, int64_t row) {
+             uint32_t* ptr = bitmask_row(bm, row, self.grammar().vocab().num_words());
+             size_t width = row_width(bm);
+             nb::gil_scoped_release release;
+             fill_row(self, ptr, width);
+           },
+           nb::arg("bitmask"), nb::arg("row") = 0);
+
+  m.def(
+      "fill_bitmasks",
+      [](std::vector<Matcher*> matchers, Bitmask bm, std::vector<int64_t> rows, int num_threads) {
+        if (rows.size() != matchers.size()) throw std::invalid_argument("one row per matcher");
+        std::vector<uint32_t*> ptrs;
+        for (size_t k = 0; k < matchers.size(); ++k) {
+          if (matchers[k] == nullptr) throw std::invalid_argument("matcher is None");
+          ptrs.push_back(bitmask_row(bm, rows[k], matchers[k]->grammar().vocab().num_words()));
+        }
+        size_t width = row_width(bm);
+        nb::gil_scoped_release release;
+        size_t threads = std::max<size_t>(1, std::min<size_t>(num_threads, matchers.size()));
+        if (threads == 1) {
+          for (size_t k = 0; k < matchers.size(); ++k) fill_row(*matchers[k], ptrs[k], width);
+          return;
+        }
+        std::vector<std::thread> pool;
+        std::vector<std::exception_ptr> errors(threads);
+        for (size_t w = 0; w < threads; ++w)
+          pool.emplace_back([&, w] {
+            try {
+              for (size_t k = w; k < matchers.size(); k += threads) fill_row(*matchers[k], ptrs[k], width);
+            } catch (...) {
+              errors[w] = std::current_exception();
+            }
+          });
+        for (auto& t : pool) t.join();
+        for (auto& e : errors)
+          if (e) std::rethrow_exception(e);
+      },
+      nb::arg("matchers"), nb::arg("bitmask"), nb::arg("rows"), nb::arg("num_threads") = 2);
 }

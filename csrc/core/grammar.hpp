@@ -1,0 +1,72 @@
+// A grammar compiled for one vocabulary: lexer, parser tables and the per-lexer-state mask cache.
+// Immutable from the outside and shared by all matchers (and threads) of that grammar.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "core/lexer.hpp"
+#include "core/limits.hpp"
+#include "core/parser.hpp"
+#include "core/vocab.hpp"
+
+namespace gdecode {
+
+// What the binding layer hands over (see gdecode/compiler.py for how it is produced).
+struct GrammarSpec {
+  std::vector<int64_t> regex_flat;                        // RegexPool::decode encoding
+  std::vector<int64_t> terminal_regex;                    // per terminal: regex root, or -1 (special token)
+  std::vector<uint8_t> terminal_ignored;                  // per terminal
+  std::vector<std::vector<uint32_t>> terminal_tokens;     // per terminal: special token ids it matches
+  uint32_t num_nonterminals = 0;                          // symbols: terminals first, then nonterminals
+  std::vector<uint32_t> prod_lhs;                         // per production
+  std::vector<std::vector<uint32_t>> prod_rhs;            // per production
+  uint32_t start_symbol = 0;
+};
+
+// Tokens allowed from one lexer state without consulting the parser, plus the trie nodes where the
+// current lexeme ends (grouped by the accepting DFA state it ends in) that need the parser.
+struct LexemeMask {
+  struct Boundary {
+    uint32_t accept_state;
+    std::vector<uint32_t> nodes;
+  };
+  std::vector<uint32_t> words;
+  std::vector<Boundary> boundaries;
+  size_t memory() const;
+};
+
+class CompiledGrammar {
+ public:
+  CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const Vocabulary> vocab, const Limits& limits);
+
+  const Vocabulary& vocab() const { return *vocab_; }
+  const ParserTables& tables() const { return tables_; }
+  Lexer& lexer() const { return *lexer_; }
+  const Limits& limits() const { return limits_; }
+  // (token id, special terminal) pairs: special tokens a grammar terminal refers to.
+  const std::vector<std::pair<uint32_t, uint32_t>>& special_tokens() const { return special_tokens_; }
+  int64_t special_terminal_of(uint32_t token) const;
+
+  // Cached; computed on first use. `nonempty`: the current lexeme already has bytes.
+  std::shared_ptr<const LexemeMask> lexeme_mask(uint32_t dfa_state, bool nonempty) const;
+  size_t num_lexer_states() const { return lexer_->num_states(); }
+
+ private:
+  std::shared_ptr<const LexemeMask> compute_lexeme_mask(uint32_t dfa_state, bool nonempty) const;
+
+  std::shared_ptr<const Vocabulary> vocab_;
+  Limits limits_;
+  ParserTables tables_;
+  std::unique_ptr<Lexer> lexer_;
+  std::vector<std::pair<uint32_t, uint32_t>> special_tokens_;
+  std::unordered_map<uint32_t, uint32_t> special_terminal_of_token_;
+
+  mutable std::shared_mutex cache_mutex_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<const LexemeMask>> cache_;
+  mutable size_t cache_bytes_ = 0;
+};
+
+}  // namespace gdecode

@@ -1,0 +1,29 @@
+// Hard bounds that keep compilation and matching finite, and the exceptions raised when they are hit.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace gdecode {
+
+struct Limits {
+  size_t max_nfa_states = 500'000;       // lexer NFA size over all terminals (repeats are unrolled)
+  size_t max_dfa_states = 50'000;        // lazily built lexer DFA states (1 KiB each)
+  size_t max_items_per_set = 200'000;    // Earley items in one set
+  size_t max_chart_items = 20'000'000;   // Earley items over a whole matcher's chart
+  size_t max_rollback = 1'024;           // tokens a matcher can roll back
+  size_t mask_cache_bytes = 512u << 20;  // per-grammar cache of lexer-state token masks
+};
+
+// Raised when a Limits bound is exceeded; maps to gdecode.LimitExceededError.
+struct LimitExceeded : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Raised for malformed grammar input; maps to gdecode.GrammarError.
+struct GrammarFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace gdecode

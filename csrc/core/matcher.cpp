@@ -1,0 +1,232 @@
+#include "core/matcher.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace gdecode {
+
+Matcher::Matcher(std::shared_ptr<const CompiledGrammar> grammar)
+    : g_(std::move(grammar)), lexer_(g_->lexer()), chart_(g_->tables(), g_->lexer(), g_->limits()) {
+  frames_.resize(g_->vocab().trie().max_depth() + 2);
+  reset();
+}
+
+Matcher::Matcher(const Matcher& other)
+    : g_(other.g_), lexer_(other.lexer_), chart_(other.chart_), lex_(other.lex_),
+      terminated_(other.terminated_), history_(other.history_), frames_(other.frames_) {}
+
+void Matcher::reset() {
+  chart_.reset();
+  lex_ = LexState{chart_.top().lexer_start, false};
+  terminated_ = false;
+  history_.clear();
+}
+
+bool Matcher::end_lexeme(const LexState& lex) {
+  const DfaState& ds = lexer_.state(lex.dfa);
+  if (!lex.nonempty || !ds.accepts()) return false;
+  if (ds.accepted.empty()) return true;  // only an ignored terminal (e.g. whitespace) ends here
+  return chart_.scan(ds.accepted.data(), ds.accepted.size());
+}
+
+bool Matcher::step_byte(LexState& lex, uint8_t byte) {
+  uint32_t next = lexer_.next(lex.dfa, byte);
+  if (next != Lexer::kDead) {
+    lex = LexState{next, true};
+    return true;
+  }
+  // Longest match: the byte cannot extend the lexeme, so the lexeme ends here and the byte starts the next.
+  size_t sets = chart_.num_sets();
+  if (!end_lexeme(lex)) return false;
+  next = lexer_.next(chart_.top().lexer_start, byte);
+  if (next == Lexer::kDead) {
+    chart_.truncate(sets);
+    return false;
+  }
+  lex = LexState{next, true};
+  return true;
+}
+
+void Matcher::restore(const Snapshot& s) {
+  lex_ = s.lex;
+  chart_.truncate(s.sets);
+  terminated_ = s.terminated;
+}
+
+void Matcher::push_history(const Snapshot& s) {
+  history_.push_back(s);
+  if (history_.size() > g_->limits().max_rollback) history_.pop_front();
+}
+
+bool Matcher::is_accepting() {
+  if (terminated_) return true;
+  if (!lex_.nonempty) return chart_.top().accepting;
+  size_t sets = chart_.num_sets();
+  bool ok = end_lexeme(lex_) && chart_.top().accepting;
+  chart_.truncate(sets);
+  return ok;
+}
+
+bool Matcher::special_allowed(uint32_t terminal) {
+  size_t sets = chart_.num_sets();
+  bool ok = (!lex_.nonempty || end_lexeme(lex_)) && chart_.expects(terminal);
+  chart_.truncate(sets);
+  return ok;
+}
+
+bool Matcher::consume_special(uint32_t terminal) {
+  size_t sets = chart_.num_sets();
+  if ((lex_.nonempty && !end_lexeme(lex_)) || !chart_.scan(&terminal, 1)) {
+    chart_.truncate(sets);
+    return false;
+  }
+  lex_ = LexState{chart_.top().lexer_start, false};
+  return true;
+}
+
+bool Matcher::consume_token(uint32_t token) {
+  const Vocabulary& v = g_->vocab();
+  if (token >= v.vocab_size()) return false;
+  if (terminated_) return v.is_eos(token);  // after EOS only EOS
+  Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
+  if (v.is_eos(token)) {
+    if (!is_accepting()) return false;
+    terminated_ = true;
+    push_history(before);
+    return true;
+  }
+  int64_t special = g_->special_terminal_of(token);
+  if (special >= 0) {
+    if (!consume_special(uint32_t(special))) return false;
+    push_history(before);
+    return true;
+  }
+  if (v.is_excluded(token)) return false;
+  for (unsigned char b : v.bytes(token)) {
+    if (!step_byte(lex_, b)) {
+      restore(before);
+      return false;
+    }
+  }
+  push_history(before);
+  return true;
+}
+
+bool Matcher::consume_bytes(const std::string& bytes) {
+  if (terminated_) return bytes.empty();
+  Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
+  for (unsigned char b : bytes) {
+    if (!step_byte(lex_, b)) {
+      restore(before);
+      return false;
+    }
+  }
+  push_history(before);
+  return true;
+}
+
+size_t Matcher::validate_tokens(const std::vector<uint32_t>& tokens) {
+  Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
+  std::deque<Snapshot> saved_history = history_;
+  size_t n = 0;
+  for (uint32_t t : tokens) {
+    if (!consume_token(t)) break;
+    ++n;
+  }
+  restore(before);
+  history_ = std::move(saved_history);
+  return n;
+}
+
+bool Matcher::is_token_allowed(uint32_t token) { return validate_tokens({token}) == 1; }
+
+void Matcher::rollback(size_t num_tokens) {
+  if (num_tokens > history_.size())
+    throw LimitExceeded("cannot roll back " + std::to_string(num_tokens) + " tokens: only " +
+                        std::to_string(history_.size()) + " in history (max_rollback=" +
+                        std::to_string(g_->limits().max_rollback) + ")");
+  if (num_tokens == 0) return;
+  Snapshot target = history_[history_.size() - num_tokens];
+  history_.resize(history_.size() - num_tokens);
+  restore(target);
+}
+
+void Matcher::set_token(uint32_t* words, uint32_t token) const {
+  words[token >> 5] |= 1u << (token & 31);
+  for (uint32_t dup : g_->vocab().trie().duplicates_of(token)) words[dup >> 5] |= 1u << (dup & 31);
+}
+
+void Matcher::walk_subtree(uint32_t node, uint32_t start_state, uint32_t* words) {
+  const auto& nodes = g_->vocab().trie().nodes();
+  const TrieNode& first = nodes[node];
+  uint32_t next = lexer_.next(start_state, first.byte);
+  if (next == Lexer::kDead) return;
+  frames_[first.depth] = Frame{LexState{next, true}, uint32_t(chart_.num_sets())};
+  if (first.token != TokenTrie::kNoToken) set_token(words, first.token);
+  for (uint32_t i = node + 1; i < first.subtree_end;) {
+    const TrieNode& n = nodes[i];
+    const Frame& parent = frames_[n.depth - 1];
+    chart_.truncate(parent.sets);
+    LexState lex = parent.lex;
+    if (!step_byte(lex, n.byte)) {
+      i = n.subtree_end;
+      continue;
+    }
+    frames_[n.depth] = Frame{lex, uint32_t(chart_.num_sets())};
+    if (n.token != TokenTrie::kNoToken) set_token(words, n.token);
+    ++i;
+  }
+}
+
+void Matcher::fill_bitmask(uint32_t* words) {
+  const Vocabulary& v = g_->vocab();
+  size_t nw = v.num_words();
+  if (terminated_) {
+    std::memset(words, 0, nw * 4);
+    for (uint32_t e : v.eos_ids()) words[e >> 5] |= 1u << (e & 31);
+    return;
+  }
+  auto cached = g_->lexeme_mask(lex_.dfa, lex_.nonempty);
+  std::memcpy(words, cached->words.data(), nw * 4);
+  size_t base = chart_.num_sets();
+  for (const auto& boundary : cached->boundaries) {
+    // All nodes of this group end the current lexeme in the same DFA state: scan it once.
+    if (!end_lexeme(LexState{boundary.accept_state, true})) continue;
+    uint32_t start = chart_.top().lexer_start;
+    for (uint32_t node : boundary.nodes) walk_subtree(node, start, words);
+    chart_.truncate(base);
+  }
+  chart_.truncate(base);
+  if (is_accepting())
+    for (uint32_t e : v.eos_ids()) words[e >> 5] |= 1u << (e & 31);
+  for (auto [token, terminal] : g_->special_tokens())
+    if (special_allowed(terminal)) words[token >> 5] |= 1u << (token & 31);
+}
+
+std::string Matcher::forced_bytes() {
+  std::string out;
+  if (terminated_) return out;
+  Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
+  while (out.size() < 4096 && !is_accepting()) {
+    int only = -1;
+    size_t sets = chart_.num_sets();
+    for (int b = 0; b < 256; ++b) {
+      LexState lex = lex_;
+      bool ok = step_byte(lex, uint8_t(b));
+      chart_.truncate(sets);
+      if (!ok) continue;
+      if (only >= 0) {
+        only = -2;
+        break;
+      }
+      only = b;
+    }
+    if (only < 0) break;
+    step_byte(lex_, uint8_t(only));
+    out.push_back(char(only));
+  }
+  restore(before);
+  return out;
+}
+
+}  // namespace gdecode

@@ -1,0 +1,188 @@
+#include "core/parser.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "core/lexer.hpp"
+
+namespace gdecode {
+
+void ParserTables::finalize() {
+  uint32_t n_nt = num_symbols - num_terminals;
+  prods_of.assign(n_nt, {});
+  for (uint32_t p = 0; p < prods.size(); ++p) {
+    if (prods[p].lhs < num_terminals || prods[p].lhs >= num_symbols) throw GrammarFailure("bad production lhs");
+    for (uint32_t k = 0; k < prods[p].len; ++k)
+      if (rhs[prods[p].begin + k] >= num_symbols) throw GrammarFailure("bad production symbol");
+    prods_of[prods[p].lhs - num_terminals].push_back(p);
+  }
+  nullable.assign(n_nt, 0);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const auto& pr : prods) {
+      if (nullable[pr.lhs - num_terminals]) continue;
+      bool all = true;
+      for (uint32_t k = 0; k < pr.len && all; ++k) {
+        uint32_t s = rhs[pr.begin + k];
+        all = !is_terminal(s) && nullable[s - num_terminals];
+      }
+      if (all) {
+        nullable[pr.lhs - num_terminals] = 1;
+        changed = true;
+      }
+    }
+  }
+}
+
+Chart::Chart(const ParserTables& tables, Lexer& lexer, const Limits& limits)
+    : t_(tables), lexer_(lexer), limits_(limits) {
+  predicted_.assign(t_.num_symbols - t_.num_terminals, 0);
+  allowed_.assign((t_.num_terminals + 63) / 64, 0);
+  dedupe_.assign(64, Slot{0, 0});
+  reset();
+}
+
+void Chart::reset() {
+  items_.clear();
+  index_.clear();
+  sets_.clear();
+  sets_.push_back(Set{0, 0, 0, 0, 0, false});
+  new_dedupe_generation();
+  if (++predicted_gen_ == 0) {
+    std::fill(predicted_.begin(), predicted_.end(), 0);
+    predicted_gen_ = 1;
+  }
+  add(t_.start_prod, 0, 0);
+  close_top_set(0);
+}
+
+void Chart::truncate(size_t num_sets) {
+  if (num_sets == 0 || num_sets >= sets_.size()) return;
+  const Set& keep = sets_[num_sets - 1];
+  items_.resize(keep.end);
+  index_.resize(keep.index_end);
+  sets_.resize(num_sets);
+}
+
+bool Chart::add(uint32_t prod, uint32_t dot, uint32_t origin) {
+  // Open addressing over item indices of the set under construction; a slot is live only if it carries
+  // the current generation, so starting a new set costs nothing.
+  auto hash = [](uint32_t p, uint32_t d, uint32_t o) {
+    uint64_t h = (uint64_t(p) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(d) * 0xC2B2AE3D27D4EB4Full) ^ o;
+    return size_t(h ^ (h >> 29));
+  };
+  size_t mask = dedupe_.size() - 1;
+  for (size_t h = hash(prod, dot, origin) & mask;; h = (h + 1) & mask) {
+    const Slot& slot = dedupe_[h];
+    if (slot.gen != dedupe_gen_) break;
+    const Item& it = items_[slot.item];
+    if (it.prod == prod && it.dot == dot && it.origin == origin) return false;
+  }
+  size_t set_size = items_.size() - sets_.back().begin;
+  if (set_size >= limits_.max_items_per_set)
+    throw LimitExceeded("Earley set exceeds max_items_per_set=" + std::to_string(limits_.max_items_per_set));
+  if (items_.size() >= limits_.max_chart_items)
+    throw LimitExceeded("parser chart exceeds max_chart_items=" + std::to_string(limits_.max_chart_items));
+  items_.push_back(Item{prod, dot, origin});
+  if ((set_size + 1) * 2 > dedupe_.size()) {
+    dedupe_.assign(dedupe_.size() * 2, Slot{0, 0});
+    new_dedupe_generation();
+    for (uint32_t i = sets_.back().begin; i < items_.size(); ++i) insert_slot(i, hash);
+  } else {
+    insert_slot(static_cast<uint32_t>(items_.size() - 1), hash);
+  }
+  return true;
+}
+
+void Chart::close_top_set(uint32_t cur) {
+  Set& set = sets_.back();
+  for (uint32_t i = set.begin; i < items_.size(); ++i) {
+    Item it = items_[i];
+    const Production& pr = t_.prods[it.prod];
+    if (it.dot == pr.len) {
+      if (it.origin == cur) continue;  // nullable completions were stepped over at prediction
+      const Set& from = sets_[it.origin];
+      auto lo = std::lower_bound(index_.begin() + from.index_begin, index_.begin() + from.index_end,
+                                 std::make_pair(pr.lhs, 0u));
+      for (auto e = lo; e != index_.begin() + from.index_end && e->first == pr.lhs; ++e) {
+        const Item& w = items_[e->second];
+        add(w.prod, w.dot + 1, w.origin);
+      }
+      continue;
+    }
+    uint32_t sym = t_.rhs[pr.begin + it.dot];
+    if (t_.is_terminal(sym)) continue;
+    uint32_t nt = sym - t_.num_terminals;
+    if (predicted_[nt] != predicted_gen_) {
+      predicted_[nt] = predicted_gen_;
+      for (uint32_t q : t_.prods_of[nt]) add(q, 0, cur);
+    }
+    if (t_.nullable[nt]) add(it.prod, it.dot + 1, it.origin);
+  }
+  // Finish: completion index, allowed terminals -> lexer start state, acceptance.
+  Set& s = sets_.back();
+  s.end = static_cast<uint32_t>(items_.size());
+  s.index_begin = static_cast<uint32_t>(index_.size());
+  std::fill(allowed_.begin(), allowed_.end(), 0);
+  s.accepting = false;
+  for (uint32_t i = s.begin; i < s.end; ++i) {
+    const Item& it = items_[i];
+    const Production& pr = t_.prods[it.prod];
+    if (it.dot == pr.len) {
+      if (it.prod == t_.start_prod && it.origin == 0) s.accepting = true;
+      continue;
+    }
+    uint32_t sym = t_.rhs[pr.begin + it.dot];
+    if (t_.is_terminal(sym)) allowed_[sym / 64] |= 1ull << (sym % 64);
+    else index_.emplace_back(sym, i);
+  }
+  std::sort(index_.begin() + s.index_begin, index_.end());
+  s.index_end = static_cast<uint32_t>(index_.size());
+  s.lexer_start = lexer_.start_state(allowed_);
+  // Reset scratch for the next set.
+  new_dedupe_generation();
+  if (++predicted_gen_ == 0) {
+    std::fill(predicted_.begin(), predicted_.end(), 0);
+    predicted_gen_ = 1;
+  }
+}
+
+bool Chart::scan(const uint32_t* terminals, size_t n) {
+  const Set prev = sets_.back();
+  uint32_t cur = static_cast<uint32_t>(sets_.size());
+  sets_.push_back(Set{static_cast<uint32_t>(items_.size()), 0, 0, 0, 0, false});
+  for (uint32_t i = prev.begin; i < prev.end; ++i) {
+    const Item it = items_[i];
+    const Production& pr = t_.prods[it.prod];
+    if (it.dot == pr.len) continue;
+    uint32_t sym = t_.rhs[pr.begin + it.dot];
+    if (!t_.is_terminal(sym) || !std::binary_search(terminals, terminals + n, sym)) continue;
+    add(it.prod, it.dot + 1, it.origin);
+  }
+  if (items_.size() == sets_.back().begin) {
+    sets_.pop_back();
+    new_dedupe_generation();
+    return false;
+  }
+  close_top_set(cur);
+  return true;
+}
+
+void Chart::new_dedupe_generation() {
+  if (++dedupe_gen_ == 0) {
+    std::fill(dedupe_.begin(), dedupe_.end(), Slot{0, 0});
+    dedupe_gen_ = 1;
+  }
+}
+
+bool Chart::expects(uint32_t terminal) const {
+  const Set& s = sets_.back();
+  for (uint32_t i = s.begin; i < s.end; ++i) {
+    const Item& it = items_[i];
+    const Production& pr = t_.prods[it.prod];
+    if (it.dot < pr.len && t_.rhs[pr.begin + it.dot] == terminal) return true;
+  }
+  return false;
+}
+
+}  // namespace gdecode

@@ -1,0 +1,172 @@
+#include "core/regex.hpp"
+
+#include "core/utf8.hpp"
+
+namespace gdecode {
+
+RegexPool RegexPool::decode(const std::vector<int64_t>& flat) {
+  RegexPool pool;
+  size_t i = 0;
+  auto take = [&]() -> int64_t {
+    if (i >= flat.size()) throw GrammarFailure("truncated regex encoding");
+    return flat[i++];
+  };
+  while (i < flat.size()) {
+    RegexNode node;
+    int64_t kind = take();
+    if (kind < 0 || kind > 4) throw GrammarFailure("bad regex node kind");
+    node.kind = static_cast<RegexKind>(kind);
+    auto child = [&](int64_t c) {
+      if (c < 0 || static_cast<size_t>(c) >= pool.nodes.size()) throw GrammarFailure("bad regex child index");
+      return static_cast<uint32_t>(c);
+    };
+    if (node.kind == RegexKind::Chars || node.kind == RegexKind::Bytes) {
+      int64_t n = take();
+      uint32_t top = node.kind == RegexKind::Chars ? 0x10FFFF : 0xFF;
+      for (int64_t k = 0; k < n; ++k) {
+        int64_t lo = take(), hi = take();
+        if (lo < 0 || hi < lo || hi > top) throw GrammarFailure("bad character range in regex");
+        node.ranges.emplace_back(uint32_t(lo), uint32_t(hi));
+      }
+    } else if (node.kind == RegexKind::Seq || node.kind == RegexKind::Alt) {
+      int64_t n = take();
+      for (int64_t k = 0; k < n; ++k) node.children.push_back(child(take()));
+    } else {
+      node.children.push_back(child(take()));
+      int64_t lo = take(), hi = take();
+      if (lo < 0 || lo > 0xFFFFFFF || hi > 0xFFFFFFF || (hi >= 0 && hi < lo))
+        throw GrammarFailure("bad repeat bounds in regex");
+      node.min = uint32_t(lo);
+      node.unbounded = hi < 0;
+      node.max = hi < 0 ? 0 : uint32_t(hi);
+    }
+    pool.nodes.push_back(std::move(node));
+  }
+  return pool;
+}
+
+uint32_t Nfa::add_state() {
+  trans.emplace_back();
+  eps.emplace_back();
+  accept.push_back(-1);
+  return static_cast<uint32_t>(accept.size() - 1);
+}
+
+namespace {
+
+struct Fragment {
+  uint32_t start, end;  // `end` has no outgoing edges yet
+};
+
+class NfaBuilder {
+ public:
+  NfaBuilder(Nfa& nfa, const RegexPool& pool, size_t max_states) : nfa_(nfa), pool_(pool), max_(max_states) {}
+
+  Fragment build(uint32_t id) {
+    const RegexNode& node = pool_.nodes[id];
+    switch (node.kind) {
+      case RegexKind::Chars: return chars(node);
+      case RegexKind::Bytes: return bytes(node);
+      case RegexKind::Seq: {
+        Fragment f{state(), 0};
+        f.end = f.start;
+        for (uint32_t c : node.children) {
+          Fragment g = build(c);
+          nfa_.eps[f.end].push_back(g.start);
+          f.end = g.end;
+        }
+        return f;
+      }
+      case RegexKind::Alt: {
+        Fragment f{state(), state()};
+        for (uint32_t c : node.children) {
+          Fragment g = build(c);
+          nfa_.eps[f.start].push_back(g.start);
+          nfa_.eps[g.end].push_back(f.end);
+        }
+        return f;
+      }
+      case RegexKind::Repeat: return repeat(node);
+    }
+    throw GrammarFailure("unreachable regex kind");
+  }
+
+ private:
+  uint32_t state() {
+    if (nfa_.size() >= max_)
+      throw LimitExceeded("lexer NFA exceeds max_nfa_states=" + std::to_string(max_) +
+                         " (large bounded repeats or huge character classes)");
+    return nfa_.add_state();
+  }
+
+  Fragment chars(const RegexNode& node) {
+    Fragment f{state(), state()};
+    std::vector<ByteRangeSeq> seqs;
+    for (auto [lo, hi] : node.ranges) utf8_sequences(lo, hi, seqs);
+    for (const auto& seq : seqs) chain(f, seq);
+    return f;
+  }
+
+  Fragment bytes(const RegexNode& node) {
+    Fragment f{state(), state()};
+    for (auto [lo, hi] : node.ranges) nfa_.trans[f.start].push_back({uint8_t(lo), uint8_t(hi), f.end});
+    return f;
+  }
+
+  void chain(const Fragment& f, const ByteRangeSeq& seq) {
+    uint32_t cur = f.start;
+    for (size_t k = 0; k < seq.size(); ++k) {
+      uint32_t to = k + 1 == seq.size() ? f.end : state();
+      nfa_.trans[cur].push_back({seq[k].first, seq[k].second, to});
+      cur = to;
+    }
+  }
+
+  Fragment repeat(const RegexNode& node) {
+    uint32_t item = node.children[0];
+    Fragment f{state(), 0};
+    f.end = f.start;
+    for (uint32_t k = 0; k < node.min; ++k) {
+      Fragment g = build(item);
+      nfa_.eps[f.end].push_back(g.start);
+      f.end = g.end;
+    }
+    if (node.unbounded) {
+      Fragment g = build(item);
+      uint32_t out = state();
+      nfa_.eps[f.end].push_back(g.start);
+      nfa_.eps[f.end].push_back(out);
+      nfa_.eps[g.end].push_back(g.start);
+      nfa_.eps[g.end].push_back(out);
+      f.end = out;
+    } else if (node.max > node.min) {
+      // x{0,k} as nested optionals: (x(x(x)?)?)? -- every exit jumps to one shared end.
+      uint32_t out = state();
+      for (uint32_t k = node.min; k < node.max; ++k) {
+        Fragment g = build(item);
+        nfa_.eps[f.end].push_back(out);
+        nfa_.eps[f.end].push_back(g.start);
+        f.end = g.end;
+      }
+      nfa_.eps[f.end].push_back(out);
+      f.end = out;
+    }
+    return f;
+  }
+
+  Nfa& nfa_;
+  const RegexPool& pool_;
+  size_t max_;
+};
+
+}  // namespace
+
+uint32_t add_terminal_nfa(Nfa& nfa, const RegexPool& pool, uint32_t root, int32_t terminal, size_t max_states) {
+  if (root >= pool.nodes.size()) throw GrammarFailure("bad regex root index");
+  NfaBuilder builder(nfa, pool, max_states);
+  Fragment f = builder.build(root);
+  nfa.accept[f.end] = terminal;
+  return f.start;
+}
+
+}  // namespace gdecode

@@ -1,0 +1,47 @@
+// Regex AST (as sent by the Python IR) and its translation to a byte-level Thompson NFA.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/limits.hpp"
+
+namespace gdecode {
+
+enum class RegexKind : uint8_t { Chars = 0, Bytes = 1, Seq = 2, Alt = 3, Repeat = 4 };
+
+struct RegexNode {
+  RegexKind kind;
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;  // Chars: code points; Bytes: 0..255
+  std::vector<uint32_t> children;                     // Seq/Alt: items; Repeat: the single item
+  uint32_t min = 0, max = 0;
+  bool unbounded = false;  // Repeat with no upper bound
+};
+
+// All regex nodes of a grammar; children always have smaller indices than their parent.
+struct RegexPool {
+  std::vector<RegexNode> nodes;
+  // Decodes the flat encoding produced by gdecode/compiler.py (see there). Throws GrammarFailure.
+  static RegexPool decode(const std::vector<int64_t>& flat);
+};
+
+struct NfaTransition {
+  uint8_t lo, hi;
+  uint32_t to;
+};
+
+// Byte-level NFA shared by all terminals; `accept[s]` is the terminal accepted in state s or -1.
+struct Nfa {
+  std::vector<std::vector<NfaTransition>> trans;
+  std::vector<std::vector<uint32_t>> eps;
+  std::vector<int32_t> accept;
+
+  uint32_t add_state();
+  size_t size() const { return accept.size(); }
+};
+
+// Adds the NFA of `root` to `nfa` for terminal `terminal` and returns its start state.
+uint32_t add_terminal_nfa(Nfa& nfa, const RegexPool& pool, uint32_t root, int32_t terminal, size_t max_states);
+
+}  // namespace gdecode

@@ -1,0 +1,234 @@
+"""Grammar IR -> C++ CompiledGrammar for one tokenizer.
+
+The Python side does the cheap, structural work (trimming useless rules, numbering symbols, flattening
+regexes); the C++ core builds the lexer automata and parser tables from the flat arrays sent here.
+
+Regex flat encoding (decoded by ``RegexPool::decode`` in csrc/core/regex.cpp), one record per node,
+children before parents, nodes numbered in order:
+
+    Chars:  0, n, lo1, hi1, ..., lon, hin        (code points)
+    Bytes:  1, n, lo1, hi1, ...                  (raw bytes)
+    Seq:    2, n, child1, ..., childn
+    Alt:    3, n, child1, ..., childn
+    Repeat: 4, child, min, max                   (max = -1: unbounded)
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass, fields
+
+from gdecode import _core, ir
+from gdecode.errors import GrammarError
+from gdecode.tokenizer import TokenizerInfo
+
+
+@dataclass
+class Limits:
+    """Bounds that keep compiling and matching finite; exceeding one raises LimitExceededError."""
+
+    max_nfa_states: int = 500_000
+    max_dfa_states: int = 50_000
+    max_items_per_set: int = 200_000
+    max_chart_items: int = 20_000_000
+    max_rollback: int = 1_024
+    mask_cache_bytes: int = 512 << 20
+
+    def to_core(self) -> _core.Limits:
+        out = _core.Limits()
+        for f in fields(self):
+            setattr(out, f.name, int(getattr(self, f.name)))
+        return out
+
+
+class CompiledGrammar:
+    """A grammar compiled for one tokenizer. Immutable and thread-safe: share it between matchers."""
+
+    def __init__(self, core: _core.CompiledGrammar, tokenizer: TokenizerInfo, grammar: ir.Grammar,
+                 limits: Limits, warnings: list[str] | None = None) -> None:
+        self._core = core
+        self.tokenizer = tokenizer
+        self.grammar = grammar
+        self.limits = limits
+        self.warnings = list(warnings or [])
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    def __repr__(self) -> str:
+        g = self.grammar
+        return (f"<CompiledGrammar {len(g.rules)} rules, {len(g.terminals)} terminals, "
+                f"vocab_size={self.vocab_size}>")
+
+
+# ------------------------------------------------------------------------------ vocabulary (per tokenizer)
+_VOCAB_CACHE: collections.OrderedDict[str, _core.Vocabulary] = collections.OrderedDict()
+_VOCAB_LOCK = threading.Lock()
+
+
+def core_vocabulary(tok: TokenizerInfo) -> _core.Vocabulary:
+    """The C++ view of a tokenizer (bytes + trie), built once per tokenizer fingerprint."""
+    key = tok.fingerprint
+    with _VOCAB_LOCK:
+        vocab = _VOCAB_CACHE.get(key)
+        if vocab is not None:
+            _VOCAB_CACHE.move_to_end(key)
+            return vocab
+    n = tok.tokenizer_size
+    tokens = tok.all_token_bytes[:n]
+    vocab = _core.Vocabulary(tokens, tok.vocab_size, list(tok.eos_token_ids), sorted(tok.excluded_ids()))
+    with _VOCAB_LOCK:
+        _VOCAB_CACHE[key] = vocab
+        while len(_VOCAB_CACHE) > 8:
+            _VOCAB_CACHE.popitem(last=False)
+    return vocab
+
+
+# --------------------------------------------------------------------------------------------- trimming
+def _regex_props(node: ir.Regex, memo: dict) -> tuple[bool, bool]:
+    """(matches something, matches a non-empty string)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if isinstance(node, (ir.Chars, ir.Bytes)):
+        out = (bool(node.ranges), bool(node.ranges))
+    elif isinstance(node, ir.Seq):
+        props = [_regex_props(c, memo) for c in node.items]
+        some = all(p[0] for p in props)
+        out = (some, some and any(p[1] for p in props))
+    elif isinstance(node, ir.Alt):
+        props = [_regex_props(c, memo) for c in node.items]
+        out = (any(p[0] for p in props), any(p[1] for p in props))
+    elif isinstance(node, ir.Repeat):
+        some, nonempty = _regex_props(node.item, memo)
+        if node.max == 0:
+            out = (True, False)
+        else:
+            out = (node.min == 0 or some, some and nonempty)
+    else:
+        raise GrammarError(f"unknown regex node {type(node).__name__}")
+    memo[key] = out
+    return out
+
+
+def trim(grammar: ir.Grammar, special_ids: dict[str, int]) -> ir.Grammar:
+    """Drops alternatives that can never derive a string and rules unreachable from the start, so every
+    state the matcher reaches has a continuation. Raises GrammarError if the language is empty."""
+    grammar.validate()
+    memo: dict = {}
+    productive: set[str] = set()
+    for name, t in grammar.terminals.items():
+        if t.special_token is not None:
+            if t.special_token in special_ids:
+                productive.add(name)
+        elif _regex_props(t.regex, memo)[1]:
+            productive.add(name)
+    changed = True
+    while changed:
+        changed = False
+        for name, alts in grammar.rules.items():
+            if name not in productive and any(all(s in productive for s in alt) for alt in alts):
+                productive.add(name)
+                changed = True
+    if grammar.start not in productive:
+        raise GrammarError(f"the grammar matches no string (start rule {grammar.start!r} derives nothing)")
+    rules = {name: [alt for alt in alts if all(s in productive for s in alt)]
+             for name, alts in grammar.rules.items() if name in productive}
+    reachable, stack = {grammar.start}, [grammar.start]
+    while stack:
+        for alt in rules[stack.pop()]:
+            for sym in alt:
+                if sym not in reachable:
+                    reachable.add(sym)
+                    if sym in rules:
+                        stack.append(sym)
+    terminals = {name: t for name, t in grammar.terminals.items()
+                 if name in reachable or (t.ignore and name in productive)}
+    return ir.Grammar(terminals=terminals, rules={n: a for n, a in rules.items() if n in reachable},
+                      start=grammar.start)
+
+
+# ----------------------------------------------------------------------------------------- flattening
+class _RegexFlattener:
+    def __init__(self) -> None:
+        self.flat: list[int] = []
+        self.count = 0
+        self.memo: dict[ir.Regex, int] = {}
+
+    def add(self, node: ir.Regex) -> int:
+        # Iterative post-order, so deeply nested regexes cannot overflow Python's stack.
+        stack: list[tuple[ir.Regex, bool]] = [(node, False)]
+        while stack:
+            cur, ready = stack.pop()
+            if cur in self.memo:
+                continue
+            children = self._children(cur)
+            if not ready and any(c not in self.memo for c in children):
+                stack.append((cur, True))
+                stack.extend((c, False) for c in children if c not in self.memo)
+                continue
+            self._emit(cur)
+        return self.memo[node]
+
+    @staticmethod
+    def _children(node: ir.Regex) -> tuple[ir.Regex, ...]:
+        if isinstance(node, (ir.Seq, ir.Alt)):
+            return node.items
+        if isinstance(node, ir.Repeat):
+            return (node.item,)
+        return ()
+
+    def _emit(self, node: ir.Regex) -> None:
+        f = self.flat
+        if isinstance(node, ir.Chars) or isinstance(node, ir.Bytes):
+            f += [0 if isinstance(node, ir.Chars) else 1, len(node.ranges)]
+            for lo, hi in node.ranges:
+                f += [lo, hi]
+        elif isinstance(node, (ir.Seq, ir.Alt)):
+            f += [2 if isinstance(node, ir.Seq) else 3, len(node.items)]
+            f += [self.memo[c] for c in node.items]
+        elif isinstance(node, ir.Repeat):
+            f += [4, self.memo[node.item], node.min, -1 if node.max is None else node.max]
+        else:
+            raise GrammarError(f"unknown regex node {type(node).__name__}")
+        self.memo[node] = self.count
+        self.count += 1
+
+
+def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Limits | None = None,
+                    warnings: list[str] | None = None) -> CompiledGrammar:
+    """Compiles a Grammar IR for `tokenizer`. Raises GrammarError / LimitExceededError."""
+    if not isinstance(tokenizer, TokenizerInfo):
+        raise TypeError(f"tokenizer must be a gdecode.TokenizerInfo, got {type(tokenizer).__name__}")
+    limits = limits or Limits()
+    special_ids = dict(tokenizer.special_tokens)
+    g = trim(grammar, special_ids)
+    terminal_names = list(g.terminals)
+    rule_names = list(g.rules)
+    symbol = {name: i for i, name in enumerate(terminal_names)}
+    symbol.update({name: len(terminal_names) + i for i, name in enumerate(rule_names)})
+
+    flattener = _RegexFlattener()
+    terminal_regex, terminal_ignored, terminal_tokens = [], [], []
+    for name in terminal_names:
+        t = g.terminals[name]
+        if t.special_token is not None:
+            terminal_regex.append(-1)
+            terminal_tokens.append([special_ids[t.special_token]])
+        else:
+            terminal_regex.append(flattener.add(t.regex))
+            terminal_tokens.append([])
+        terminal_ignored.append(1 if t.ignore else 0)
+
+    prod_lhs, prod_rhs = [], []
+    for name in rule_names:
+        for alt in g.rules[name]:
+            prod_lhs.append(symbol[name])
+            prod_rhs.append([symbol[s] for s in alt])
+
+    core = _core.CompiledGrammar(
+        core_vocabulary(tokenizer), flattener.flat, terminal_regex, terminal_ignored, terminal_tokens,
+        len(rule_names), prod_lhs, prod_rhs, symbol[g.start], limits.to_core())
+    return CompiledGrammar(core, tokenizer, g, limits, warnings)
