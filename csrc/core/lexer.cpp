@@ -15,9 +15,47 @@ size_t VecHash::operator()(const std::vector<uint64_t>& v) const noexcept {
   return size_t(h ^ (h >> 29));
 }
 
+namespace {
+
+// Drops edges into states from which no accepting state is reachable, so a live DFA state always has
+// a completion (e.g. "a" is not live for Seq(a, NOTHING)).
+void prune_dead_ends(Nfa& nfa) {
+  size_t n = nfa.size();
+  std::vector<std::vector<uint32_t>> rev(n);
+  for (uint32_t s = 0; s < n; ++s) {
+    for (const auto& t : nfa.trans[s]) rev[t.to].push_back(s);
+    for (uint32_t t : nfa.eps[s]) rev[t].push_back(s);
+  }
+  std::vector<uint8_t> live(n, 0);
+  std::vector<uint32_t> stack;
+  for (uint32_t s = 0; s < n; ++s)
+    if (nfa.accept[s] >= 0) {
+      live[s] = 1;
+      stack.push_back(s);
+    }
+  while (!stack.empty()) {
+    uint32_t s = stack.back();
+    stack.pop_back();
+    for (uint32_t p : rev[s])
+      if (!live[p]) {
+        live[p] = 1;
+        stack.push_back(p);
+      }
+  }
+  for (uint32_t s = 0; s < n; ++s) {
+    auto& tr = nfa.trans[s];
+    tr.erase(std::remove_if(tr.begin(), tr.end(), [&](const NfaTransition& t) { return !live[t.to]; }), tr.end());
+    auto& ep = nfa.eps[s];
+    ep.erase(std::remove_if(ep.begin(), ep.end(), [&](uint32_t t) { return !live[t]; }), ep.end());
+  }
+}
+
+}  // namespace
+
 Lexer::Lexer(Nfa nfa, std::vector<uint32_t> terminal_start, std::vector<bool> ignored, const Limits& limits)
     : nfa_(std::move(nfa)), terminal_start_(std::move(terminal_start)), ignored_(std::move(ignored)),
       limits_(limits) {
+  prune_dead_ends(nfa_);
   ignored_bits_.assign((terminal_start_.size() + 63) / 64, 0);
   for (size_t t = 0; t < ignored_.size(); ++t)
     if (ignored_[t]) ignored_bits_[t / 64] |= 1ull << (t % 64);

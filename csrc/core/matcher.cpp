@@ -193,7 +193,11 @@ void Matcher::fill_bitmask(uint32_t* words) {
     // All nodes of this group end the current lexeme in the same DFA state: scan it once.
     if (!end_lexeme(LexState{boundary.accept_state, true})) continue;
     uint32_t start = chart_.top().lexer_start;
-    for (uint32_t node : boundary.nodes) walk_subtree(node, start, words);
+    size_t scanned = chart_.num_sets();
+    for (uint32_t node : boundary.nodes) {
+      walk_subtree(node, start, words);
+      chart_.truncate(scanned);
+    }
     chart_.truncate(base);
   }
   chart_.truncate(base);
