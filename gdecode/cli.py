@@ -23,6 +23,7 @@ def _load_model(model: str | None):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     if model is None:
         from gdecode.assets import default_model_dir
 

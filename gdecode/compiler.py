@@ -236,11 +236,24 @@ def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Li
 
 # ------------------------------------------------------------------------------------- frontends
 def compile_lark(text: str, tokenizer: TokenizerInfo, *, start: str = "start", import_paths=(),
-                 limits: Limits | None = None) -> CompiledGrammar:
-    """Compile a Lark grammar (read with lark's own loader: ``%import common.*``, templates, ``%ignore``)."""
+                 lexer: str = "contextual", limits: Limits | None = None) -> CompiledGrammar:
+    """Compile a Lark grammar (read with lark's own loader: ``%import common.*``, templates, ``%ignore``).
+
+    ``lexer="contextual"`` (default): terminals are lexed with longest match, like Lark's contextual lexer
+    and llguidance; fast. ``lexer="dynamic"``: the exact context-free language, like Lark's Earley parser
+    with its dynamic lexer, for grammars written for character-level parsing (every terminal is expanded
+    into one-character rules; slower masks).
+    """
     from gdecode.frontends.lark import lark_to_ir
 
-    return compile_grammar(lark_to_ir(text, start=start, import_paths=import_paths), tokenizer, limits=limits)
+    grammar = lark_to_ir(text, start=start, import_paths=import_paths)
+    if lexer == "dynamic":
+        from gdecode.scannerless import to_character_level
+
+        grammar = to_character_level(grammar)
+    elif lexer != "contextual":
+        raise ValueError(f"lexer must be 'contextual' or 'dynamic', got {lexer!r}")
+    return compile_grammar(grammar, tokenizer, limits=limits)
 
 
 def compile_gbnf(text: str, tokenizer: TokenizerInfo, *, start: str = "root",
