@@ -7,11 +7,13 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
+#include <nanobind/stl/optional.h>  // apply_bitmask_cpu
 
 #include <algorithm>
 #include <stdexcept>
 #include <thread>
 
+#include "core/apply_mask.hpp"  // apply_bitmask_cpu
 #include "core/grammar.hpp"
 #include "core/matcher.hpp"
 #include "core/token_trie.hpp"
@@ -207,4 +209,83 @@ NB_MODULE(_core, m) {
           if (e) std::rethrow_exception(e);
       },
       nb::arg("matchers"), nb::arg("bitmask"), nb::arg("rows"), nb::arg("num_threads") = 2);
+
+  // ---- BEGIN apply_bitmask_cpu (bitmask application on CPU logits; csrc/core/apply_mask.*) ----
+  // logits: CPU array, 1-D or 2-D, any strides, written in place (never copied: noconvert). Its element type is
+  // float32 / float16 / bfloat16, or (with `dtype` = "float16" / "bfloat16") 16-bit integers holding those bit
+  // patterns, e.g. torch_bf16.view(torch.int16).numpy(): numpy views cross the boundary faster than DLPack.
+  // bitmask: int32 CPU array [rows, words] or [words], any strides. indices: optional 1-D int64 CPU array.
+  m.def(
+      "apply_bitmask_cpu",
+      [](nb::ndarray<nb::device::cpu> logits, nb::ndarray<const int32_t, nb::device::cpu> bitmask,
+         std::optional<nb::ndarray<const int64_t, nb::ndim<1>, nb::device::cpu>> indices,
+         std::optional<std::string> dtype) {
+        using Code = nb::dlpack::dtype_code;
+        const nb::dlpack::dtype dt = logits.dtype();
+        const auto is = [&](Code c, int bits) { return dt.code == uint8_t(c) && dt.bits == bits && dt.lanes == 1; };
+        LogitsView lv;
+        if (dtype) {
+          if (*dtype == "float16" && (is(Code::Float, 16) || is(Code::Int, 16) || is(Code::UInt, 16)))
+            lv.dtype = LogitDType::kFloat16;
+          else if (*dtype == "bfloat16" && (is(Code::Bfloat, 16) || is(Code::Int, 16) || is(Code::UInt, 16)))
+            lv.dtype = LogitDType::kBFloat16;
+          else if (*dtype == "float32" && (is(Code::Float, 32) || is(Code::Int, 32) || is(Code::UInt, 32)))
+            lv.dtype = LogitDType::kFloat32;
+          else
+            throw std::invalid_argument("apply_bitmask_cpu: dtype='" + *dtype +
+                                        "' needs float32 / float16 / bfloat16 logits or integers of that width");
+        } else if (is(Code::Float, 32)) {
+          lv.dtype = LogitDType::kFloat32;
+        } else if (is(Code::Float, 16)) {
+          lv.dtype = LogitDType::kFloat16;
+        } else if (is(Code::Bfloat, 16)) {
+          lv.dtype = LogitDType::kBFloat16;
+        } else {
+          throw std::invalid_argument("apply_bitmask_cpu: logits must be float32, float16 or bfloat16");
+        }
+        if (logits.ndim() == 1) {
+          lv.rows = 1;
+          lv.width = int64_t(logits.shape(0));
+          lv.row_stride = 0;
+          lv.col_stride = logits.stride(0);
+        } else if (logits.ndim() == 2) {
+          lv.rows = int64_t(logits.shape(0));
+          lv.width = int64_t(logits.shape(1));
+          lv.row_stride = logits.stride(0);
+          lv.col_stride = logits.stride(1);
+        } else {
+          throw std::invalid_argument("apply_bitmask_cpu: logits must be 1-D or 2-D");
+        }
+        lv.data = static_cast<uint8_t*>(logits.data_handle()) + logits.byte_offset();
+        BitmaskView mv;
+        mv.data = reinterpret_cast<const uint32_t*>(bitmask.data());
+        if (bitmask.ndim() == 1) {
+          mv.rows = 1;
+          mv.words = int64_t(bitmask.shape(0));
+          mv.row_stride = 0;
+          mv.col_stride = bitmask.stride(0);
+        } else if (bitmask.ndim() == 2) {
+          mv.rows = int64_t(bitmask.shape(0));
+          mv.words = int64_t(bitmask.shape(1));
+          mv.row_stride = bitmask.stride(0);
+          mv.col_stride = bitmask.stride(1);
+        } else {
+          throw std::invalid_argument("apply_bitmask_cpu: bitmask must be 1-D or 2-D");
+        }
+        const int64_t* idx = nullptr;
+        size_t num_idx = 0;
+        if (indices) {
+          if (indices->shape(0) > 1 && indices->stride(0) != 1)
+            throw std::invalid_argument("apply_bitmask_cpu: indices must be contiguous");
+          static const int64_t kNoRows = 0;  // an empty index array masks nothing (nullptr would mean all rows)
+          idx = indices->shape(0) > 0 ? indices->data() : &kNoRows;
+          num_idx = indices->shape(0);
+        }
+        nb::gil_scoped_release release;
+        apply_bitmask_cpu(lv, mv, idx, num_idx);
+      },
+      nb::arg("logits").noconvert(), nb::arg("bitmask").noconvert(),
+      nb::arg("indices").noconvert().none() = nb::none(), nb::arg("dtype").none() = nb::none(),
+      "Set logits whose bit is clear to -inf, in place (see gdecode.bitmask.apply_bitmask_inplace).");
+  // ---- END apply_bitmask_cpu ----
 }
