@@ -2,7 +2,14 @@
 
 from gdecode import _core
 from gdecode.bitmask import apply_bitmask_inplace
-from gdecode.compiler import CompiledGrammar, Limits, compile_gbnf, compile_grammar, compile_lark, compile_regex
+from gdecode.compiler import (
+    CompiledGrammar,
+    Limits,
+    compile_gbnf,
+    compile_grammar,
+    compile_lark,
+    compile_regex,
+)
 from gdecode.errors import (
     AssetError,
     GDecodeError,

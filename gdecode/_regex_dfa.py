@@ -1,0 +1,503 @@
+"""Private helpers for gdecode.regex: character-range set operations and a small derivative-based DFA
+toolkit over the regex IR extended with intersection (:class:`And`) and complement (:class:`Not`).
+
+The regex frontend uses it to lower constructs the IR cannot express directly (lookarounds contained in a
+match, shortest-match "lazy" lexer terminals) into a plain IR regex: build the DFA of the extended regex
+(symbolic derivatives, one transition per class of characters that behave alike), optionally make it
+prefix-free, and turn it back into a regex by state elimination. Everything is bounded; over the bounds
+the caller gets UnsupportedFeatureError.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from gdecode import ir
+from gdecode.errors import UnsupportedFeatureError
+
+Ranges = tuple[tuple[int, int], ...]
+
+ANY_RANGES: Ranges = ((0, 0xD7FF), (0xE000, ir.MAX_CODE_POINT))  # Unicode scalar values
+ANY = ir.Chars(ANY_RANGES)
+ANYSTAR = ir.Repeat(ANY, 0, None)
+EPS = ir.EPSILON
+NOTHING = ir.NOTHING
+
+
+# ------------------------------------------------------------------------------------------- range sets
+def r_norm(ranges) -> Ranges:
+    """Sorted, merged, restricted to scalar values (no surrogates)."""
+    return r_and(ir.normalize_ranges(ranges), ANY_RANGES)
+
+
+def r_and(a: Ranges, b: Ranges) -> Ranges:
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo = max(a[i][0], b[j][0])
+        hi = min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def r_or(a: Ranges, b: Ranges) -> Ranges:
+    if not a:
+        return b
+    if not b:
+        return a
+    return ir.normalize_ranges(a + b)
+
+
+def r_not(a: Ranges) -> Ranges:
+    """Complement within scalar values."""
+    out, nxt = [], 0
+    for lo, hi in a:
+        if lo > nxt:
+            out.append((nxt, lo - 1))
+        nxt = hi + 1
+    if nxt <= ir.MAX_CODE_POINT:
+        out.append((nxt, ir.MAX_CODE_POINT))
+    return r_and(tuple(out), ANY_RANGES)
+
+
+def r_sub(a: Ranges, b: Ranges) -> Ranges:
+    return r_and(a, r_not(b)) if b else a
+
+
+# ------------------------------------------------------------------------------------- extended nodes
+@dataclass(frozen=True)
+class And:
+    """Intersection of the languages of ``items`` (internal to the regex frontend)."""
+
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Not:
+    """Complement (within all strings of scalar values) of ``item``'s language (internal)."""
+
+    item: object
+
+
+@dataclass(frozen=True)
+class LookAhead:
+    """Zero-width ``(?=item)`` / ``(?!item)`` whose scope is everything after it (the whole rest of the
+    string): only meaningful when the DFA is built for a complete string language."""
+
+    item: object
+    negate: bool
+
+
+def _la_cond(la: LookAhead):
+    cond = mk_seq((la.item, ANYSTAR))
+    return mk_not(cond) if la.negate else cond
+
+
+def _key(node) -> int:
+    return hash(node)
+
+
+def mk_seq(items) -> object:
+    out = []
+    for it in items:
+        if isinstance(it, ir.Seq):
+            out.extend(it.items)
+        elif it == NOTHING:
+            return NOTHING
+        else:
+            out.append(it)
+    if any(it == NOTHING for it in out):
+        return NOTHING
+    if len(out) == 1:
+        return out[0]
+    return ir.Seq(tuple(out))
+
+
+def mk_alt(items, canonical: bool = False) -> object:
+    flat: list = []
+    for it in items:
+        if isinstance(it, ir.Alt):
+            flat.extend(it.items)
+        else:
+            flat.append(it)
+    chars: list = []
+    rest: list = []
+    seen = set()
+    first_chars_at = None
+    for it in flat:
+        if isinstance(it, ir.Chars):
+            if first_chars_at is None:
+                first_chars_at = len(rest)
+            chars.extend(it.ranges)
+            continue
+        if canonical and it == ANYSTAR:
+            return ANYSTAR
+        if it in seen:
+            continue
+        seen.add(it)
+        rest.append(it)
+    if chars:
+        merged = ir.Chars(ir.normalize_ranges(chars))
+        if merged.ranges:
+            rest.insert(first_chars_at, merged)
+    if canonical:
+        rest.sort(key=_key)
+    if len(rest) == 1:
+        return rest[0]
+    return ir.Alt(tuple(rest))
+
+
+def mk_and(items) -> object:
+    flat: list = []
+    for it in items:
+        if isinstance(it, And):
+            flat.extend(it.items)
+        else:
+            flat.append(it)
+    out = []
+    seen = set()
+    for it in flat:
+        if it == NOTHING:
+            return NOTHING
+        if it == ANYSTAR or it in seen:
+            continue
+        seen.add(it)
+        out.append(it)
+    if not out:
+        return ANYSTAR
+    if len(out) == 1:
+        return out[0]
+    out.sort(key=_key)
+    return And(tuple(out))
+
+
+def mk_not(item) -> object:
+    if isinstance(item, Not):
+        return item.item
+    return Not(item)
+
+
+def mk_rep(item, lo: int, hi: int | None) -> object:
+    if hi == 0 or item == EPS:
+        return EPS
+    if item == NOTHING:
+        return EPS if lo == 0 else NOTHING
+    if lo == 1 and hi == 1:
+        return item
+    if lo == 0 and hi is None and isinstance(item, ir.Repeat) and item.min in (0, 1) and item.max is None:
+        return ir.Repeat(item.item, 0, None)
+    return ir.Repeat(item, lo, hi)
+
+
+# ----------------------------------------------------------------------------------------- derivatives
+class _Deriv:
+    """Symbolic derivatives with memo tables (one instance per DFA construction)."""
+
+    def __init__(self) -> None:
+        self._nullable: dict = {}
+        self._trans: dict = {}
+        self._has_la: dict = {}
+
+    def has_la(self, r) -> bool:
+        v = self._has_la.get(r)
+        if v is not None:
+            return v
+        if isinstance(r, LookAhead):
+            v = True
+        elif isinstance(r, (ir.Seq, ir.Alt, And)):
+            v = any(self.has_la(x) for x in r.items)
+        elif isinstance(r, (ir.Repeat, Not)):
+            v = self.has_la(r.item)
+        else:
+            v = False
+        self._has_la[r] = v
+        return v
+
+    def nullable(self, r) -> bool:
+        v = self._nullable.get(r)
+        if v is not None:
+            return v
+        if isinstance(r, ir.Chars):
+            v = False
+        elif isinstance(r, ir.Seq):
+            v = all(self.nullable(x) for x in r.items)
+        elif isinstance(r, ir.Alt):
+            v = any(self.nullable(x) for x in r.items)
+        elif isinstance(r, ir.Repeat):
+            v = r.min == 0 or self.nullable(r.item)
+        elif isinstance(r, And):
+            v = all(self.nullable(x) for x in r.items)
+        elif isinstance(r, Not):
+            v = not self.nullable(r.item)
+        elif isinstance(r, LookAhead):
+            v = self.nullable(r.item) != r.negate
+        else:
+            raise UnsupportedFeatureError(f"regex node {type(r).__name__} in a DFA construction")
+        self._nullable[r] = v
+        return v
+
+    def trans(self, r) -> list:
+        """[(ranges, derivative)] with disjoint ranges; characters not covered lead to NOTHING."""
+        v = self._trans.get(r)
+        if v is not None:
+            return v
+        if isinstance(r, ir.Chars):
+            rng = r_and(r.ranges, ANY_RANGES)
+            v = [(rng, EPS)] if rng else []
+        elif isinstance(r, ir.Seq):
+            if not r.items:
+                v = []
+            else:
+                head, rest = r.items[0], mk_seq(r.items[1:])
+                if self.has_la(head):
+                    v = self.trans(self._expose(head, rest))
+                else:
+                    v = [(c, mk_seq((d, rest))) for c, d in self.trans(head)]
+                    if self.nullable(head):
+                        v = _union(v, self.trans(rest))
+        elif isinstance(r, ir.Alt):
+            v = []
+            for x in r.items:
+                v = _union(v, self.trans(x))
+        elif isinstance(r, ir.Repeat):
+            if r.max == 0:
+                v = []
+            elif self.has_la(r.item):
+                v = self.trans(self._expose(r, EPS))
+            else:
+                rest = mk_rep(r.item, max(r.min - 1, 0), None if r.max is None else r.max - 1)
+                v = [(c, mk_seq((d, rest))) for c, d in self.trans(r.item)]
+        elif isinstance(r, And):
+            v = self.trans(r.items[0])
+            for x in r.items[1:]:
+                v = _intersect(v, self.trans(x))
+        elif isinstance(r, LookAhead):
+            v = self.trans(_la_cond(r))
+        elif isinstance(r, Not):
+            inner = self.trans(r.item)
+            covered: Ranges = ()
+            v = []
+            for c, d in inner:
+                covered = r_or(covered, c)
+                v.append((c, mk_not(d)))
+            rest_c = r_not(covered)
+            if rest_c:
+                v.append((rest_c, ANYSTAR))
+        else:
+            raise UnsupportedFeatureError(f"regex node {type(r).__name__} in a DFA construction")
+        v = _merge_targets(v)
+        self._trans[r] = v
+        return v
+
+
+    def _expose(self, head, rest):
+        """Rewrite ``head rest`` so that a lookahead in ``head`` sees all of ``rest`` (its true scope)."""
+        if isinstance(head, LookAhead):
+            return mk_and((_la_cond(head), rest))
+        if isinstance(head, ir.Alt):
+            return mk_alt([mk_seq((x, rest)) for x in head.items], canonical=True)
+        if isinstance(head, ir.Repeat):
+            if self.nullable(head.item):
+                raise UnsupportedFeatureError("a lookahead inside a repetition of a possibly empty item")
+            if head.max == 0:
+                return rest
+            more = mk_seq((head.item, mk_rep(head.item, max(head.min - 1, 0), None if head.max is None else head.max - 1), rest))
+            return mk_alt([more, rest], canonical=True) if head.min == 0 else more
+        raise UnsupportedFeatureError("a lookahead inside an intersection or complement")
+
+
+def _union(t1: list, t2: list) -> list:
+    if not t1:
+        return t2
+    if not t2:
+        return t1
+    out = []
+    all2: Ranges = ()
+    for c2, _ in t2:
+        all2 = r_or(all2, c2)
+    all1: Ranges = ()
+    for c1, d1 in t1:
+        all1 = r_or(all1, c1)
+        for c2, d2 in t2:
+            both = r_and(c1, c2)
+            if both:
+                out.append((both, mk_alt((d1, d2), canonical=True)))
+        only1 = r_sub(c1, all2)
+        if only1:
+            out.append((only1, d1))
+    for c2, d2 in t2:
+        only2 = r_sub(c2, all1)
+        if only2:
+            out.append((only2, d2))
+    return out
+
+
+def _intersect(t1: list, t2: list) -> list:
+    out = []
+    for c1, d1 in t1:
+        for c2, d2 in t2:
+            both = r_and(c1, c2)
+            if both:
+                d = mk_and((d1, d2))
+                if d != NOTHING:
+                    out.append((both, d))
+    return out
+
+
+def _merge_targets(t: list) -> list:
+    by: dict = {}
+    for c, d in t:
+        if d == NOTHING or not c:
+            continue
+        by[d] = r_or(by[d], c) if d in by else c
+    return [(c, d) for d, c in by.items()]
+
+
+# ------------------------------------------------------------------------------------------------- DFA
+@dataclass
+class DFA:
+    """States 0..n-1, start 0; ``edges[s]`` = [(ranges, target)] with disjoint ranges."""
+
+    edges: list
+    accepting: set
+
+
+def build_dfa(regex, *, max_states: int = 2000, what: str = "regex") -> DFA:
+    d = _Deriv()
+    index = {regex: 0}
+    states = [regex]
+    edges: list = []
+    accepting: set = set()
+    i = 0
+    while i < len(states):
+        r = states[i]
+        if d.nullable(r):
+            accepting.add(i)
+        row = []
+        for c, nxt in d.trans(r):
+            j = index.get(nxt)
+            if j is None:
+                j = len(states)
+                if j >= max_states:
+                    raise UnsupportedFeatureError(
+                        f"{what} needs more than {max_states} automaton states to express as a plain regex"
+                    )
+                index[nxt] = j
+                states.append(nxt)
+            row.append((c, j))
+        edges.append(row)
+        i += 1
+    return DFA(edges, accepting)
+
+
+def prefix_free(dfa: DFA) -> DFA:
+    """Keep only the strings with no proper prefix in the language (shortest-match semantics)."""
+    return DFA([[] if s in dfa.accepting else list(row) for s, row in enumerate(dfa.edges)], set(dfa.accepting))
+
+
+def _size(r, limit: int) -> int:
+    n, stack = 0, [r]
+    while stack:
+        x = stack.pop()
+        n += 1
+        if n > limit:
+            return n
+        if isinstance(x, (ir.Seq, ir.Alt)):
+            stack.extend(x.items)
+        elif isinstance(x, ir.Repeat):
+            stack.append(x.item)
+    return n
+
+
+def dfa_to_regex(dfa: DFA, *, max_size: int = 20000, time_budget: float = 2.0, what: str = "regex"):
+    """State elimination. Raises UnsupportedFeatureError when the result would be too large."""
+    n = len(dfa.edges)
+    # trim: reachable from 0 and co-reachable to an accepting state
+    fwd = {0}
+    stack = [0]
+    while stack:
+        s = stack.pop()
+        for _, t in dfa.edges[s]:
+            if t not in fwd:
+                fwd.add(t)
+                stack.append(t)
+    rev: dict[int, set] = {}
+    for s in range(n):
+        for _, t in dfa.edges[s]:
+            rev.setdefault(t, set()).add(s)
+    live = set(dfa.accepting)
+    stack = list(live)
+    while stack:
+        s = stack.pop()
+        for p in rev.get(s, ()):
+            if p not in live:
+                live.add(p)
+                stack.append(p)
+    keep = fwd & live
+    if 0 not in keep:
+        return NOTHING
+    start, final = -1, -2
+    out_e: dict[int, dict[int, object]] = {s: {} for s in keep}
+    out_e[start] = {0: EPS}
+    in_e: dict[int, dict[int, object]] = {s: {} for s in keep}
+    in_e[final] = {}
+    in_e[0][start] = EPS
+
+    def add(a: int, b: int, r) -> None:
+        old = out_e[a].get(b)
+        r = r if old is None else mk_alt((old, r))
+        out_e[a][b] = r
+        in_e[b][a] = r
+
+    for s in keep:
+        for c, t in dfa.edges[s]:
+            if t in keep:
+                add(s, t, ir.Chars(c))
+        if s in dfa.accepting:
+            add(s, final, EPS)
+    t0 = time.monotonic()
+    remaining = set(keep)
+    while remaining:
+        k = min(remaining, key=lambda s: (len(in_e[s]) - (s in in_e[s])) * (len(out_e[s]) - (s in out_e[s])))
+        remaining.discard(k)
+        loop = out_e[k].pop(k, None)
+        in_e[k].pop(k, None)
+        star = EPS if loop is None else mk_rep(loop, 0, None)
+        ins = list(in_e[k].items())
+        outs = list(out_e[k].items())
+        for a, _ra in ins:
+            del out_e[a][k]
+        for b, _rb in outs:
+            del in_e[b][k]
+        for a, ra in ins:
+            for b, rb in outs:
+                add(a, b, mk_seq((ra, star, rb)))
+        del in_e[k], out_e[k]
+        if time.monotonic() - t0 > time_budget:
+            raise UnsupportedFeatureError(f"{what} is too complex to express as a plain regex (time budget)")
+    result = out_e[start].get(final, NOTHING)
+    if _size(result, max_size) > max_size:
+        raise UnsupportedFeatureError(f"{what} is too complex to express as a plain regex (size > {max_size})")
+    return result
+
+
+def is_prefix_code(regex, max_states: int = 2000) -> bool:
+    """True when no string of the language is a proper prefix of another one (and ε is not in it)."""
+    longer = mk_and((regex, mk_seq((regex, ANY, ANYSTAR))))
+    d = build_dfa(longer, max_states=max_states, what="lazy repetition")
+    if d.accepting:
+        return False
+    return not _Deriv().nullable(regex)
+
+
+def to_plain_regex(regex, *, shortest: bool = False, what: str = "regex", max_states: int = 2000):
+    """Regex over Chars/Seq/Alt/Repeat/And/Not → equivalent plain IR regex (prefix-free part if shortest)."""
+    dfa = build_dfa(regex, max_states=max_states, what=what)
+    if shortest:
+        dfa = prefix_free(dfa)
+    return dfa_to_regex(dfa, what=what)
