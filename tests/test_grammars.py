@@ -4,6 +4,7 @@ for a documented reason), and masks on real grammars equal the brute-force refer
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from pathlib import Path
@@ -113,7 +114,10 @@ GRAMMAR_FILES = [e["path"] for e in MANIFEST if e["format"] in ("lark", "gbnf")]
 
 
 def test_dataset_manifest_found():
-    # The dataset lives in ../shared; CI always has it. A user machine without it has nothing to check.
+    # The grammar dataset lives in ../shared (data, not assets: nothing to provision). CI always has it and
+    # must fail without it; on a user's machine without ../shared these dataset tests have nothing to read.
+    if DATASET is None and not os.environ.get("CI"):
+        pytest.skip("../shared/datasets/grammars not present (CI has it)")
     assert DATASET is not None, "../shared/datasets/grammars not found"
     assert len(GRAMMAR_FILES) > 60
 
