@@ -26,7 +26,7 @@ bool Matcher::end_lexeme(const LexState& lex) {
   const DfaState& ds = lexer_.state(lex.dfa);
   if (!lex.nonempty || !ds.accepts()) return false;
   if (ds.accepted.empty()) return true;  // only an ignored terminal (e.g. whitespace) ends here
-  return chart_.scan(ds.accepted.data(), ds.accepted.size());
+  return chart_.scan_memo(ds.accepted.data(), ds.accepted.size(), lex.dfa);
 }
 
 bool Matcher::step_byte(LexState& lex, uint8_t byte) {

@@ -46,7 +46,8 @@ void Chart::reset() {
   items_.clear();
   index_.clear();
   sets_.clear();
-  sets_.push_back(Set{0, 0, 0, 0, 0, false});
+  sets_.push_back(Set{0, 0, 0, 0, 0, false, next_uid_++});
+  memo_.clear();
   new_dedupe_generation();
   if (++predicted_gen_ == 0) {
     std::fill(predicted_.begin(), predicted_.end(), 0);
@@ -150,7 +151,7 @@ void Chart::close_top_set(uint32_t cur) {
 bool Chart::scan(const uint32_t* terminals, size_t n) {
   const Set prev = sets_.back();
   uint32_t cur = static_cast<uint32_t>(sets_.size());
-  sets_.push_back(Set{static_cast<uint32_t>(items_.size()), 0, 0, 0, 0, false});
+  sets_.push_back(Set{static_cast<uint32_t>(items_.size()), 0, 0, 0, 0, false, next_uid_++});
   for (uint32_t i = prev.begin; i < prev.end; ++i) {
     const Item it = items_[i];
     const Production& pr = t_.prods[it.prod];
@@ -173,6 +174,35 @@ void Chart::new_dedupe_generation() {
     std::fill(dedupe_.begin(), dedupe_.end(), Slot{0, 0});
     dedupe_gen_ = 1;
   }
+}
+
+bool Chart::scan_memo(const uint32_t* terminals, size_t n, uint64_t key) {
+  std::pair<uint64_t, uint64_t> k{sets_.back().uid, key};
+  auto it = memo_.find(k);
+  if (it != memo_.end()) {
+    const Memo& m = it->second;
+    if (!m.ok) return false;
+    // Same base set => same chart prefix, so absolute item positions and origins are still valid.
+    if (items_.size() + m.items.size() > limits_.max_chart_items)
+      throw LimitExceeded("parser chart exceeds max_chart_items=" + std::to_string(limits_.max_chart_items));
+    items_.insert(items_.end(), m.items.begin(), m.items.end());
+    index_.insert(index_.end(), m.index.begin(), m.index.end());
+    Set s = m.set;
+    s.uid = next_uid_++;
+    sets_.push_back(s);
+    return true;
+  }
+  if (memo_.size() > 4096) memo_.clear();  // bound memory; entries of dead sets never match anyway
+  size_t items_before = items_.size(), index_before = index_.size();
+  bool ok = scan(terminals, n);
+  Memo m{ok, {}, {}, {}};
+  if (ok) {
+    m.set = sets_.back();
+    m.items.assign(items_.begin() + items_before, items_.end());
+    m.index.assign(index_.begin() + index_before, index_.end());
+  }
+  memo_.emplace(k, std::move(m));
+  return ok;
 }
 
 bool Chart::expects(uint32_t terminal) const {

@@ -5,6 +5,8 @@
 // so rolling back (speculative decoding, or the mask's trie walk) is just truncation.
 #pragma once
 #include <cstdint>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/limits.hpp"
@@ -45,6 +47,7 @@ class Chart {
     uint32_t index_begin, index_end;  // completion index entries (nonterminal, item) sorted by symbol
     uint32_t lexer_start;         // DFA state where the next lexeme starts
     bool accepting;               // the start rule is complete over the whole input
+    uint64_t uid;                 // unique per set ever built by this chart (memo key)
   };
 
   Chart(const ParserTables& tables, Lexer& lexer, const Limits& limits);
@@ -56,6 +59,10 @@ class Chart {
   // Scans one lexeme that may be any of `terminals` (sorted), pushing a new set. Returns false, pushing
   // nothing, when no item expects any of them.
   bool scan(const uint32_t* terminals, size_t n);
+  // Same as scan, memoized on (top set, key): `key` must identify the terminal list (e.g. the lexer
+  // state whose accepted terminals they are). The mask walk scans the same lexeme from the same set
+  // for many trie nodes; a hit appends a copy of the set built the first time.
+  bool scan_memo(const uint32_t* terminals, size_t n, uint64_t key);
   bool expects(uint32_t terminal) const;  // the top set can scan `terminal`
   const std::vector<Item>& items() const { return items_; }
 
@@ -87,6 +94,19 @@ class Chart {
   std::vector<uint32_t> predicted_;
   uint32_t predicted_gen_ = 0;
   std::vector<uint64_t> allowed_;
+  uint64_t next_uid_ = 1;
+  struct Memo {
+    bool ok;
+    Set set;
+    std::vector<Item> items;
+    std::vector<std::pair<uint32_t, uint32_t>> index;
+  };
+  struct PairHash {
+    size_t operator()(const std::pair<uint64_t, uint64_t>& k) const noexcept {
+      return size_t((k.first * 0x9E3779B97F4A7C15ull) ^ (k.second + (k.second << 17)));
+    }
+  };
+  std::unordered_map<std::pair<uint64_t, uint64_t>, Memo, PairHash> memo_;
 };
 
 }  // namespace gdecode
