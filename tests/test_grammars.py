@@ -166,3 +166,41 @@ def test_real_grammar_masks_equal_reference(tok_name, sample_name):
         assert {i for i in engine if i in probe} == expected
         assert walker.feed(token_bytes[t]) and m.consume_token(t)
     assert m.is_accepting() == walker.can_end() is True
+
+
+WALK_GRAMMARS = [
+    "gbnf/llama.cpp/arithmetic.gbnf", "gbnf/llama.cpp/json.gbnf", "gbnf/llama.cpp/list.gbnf",
+    "gbnf/llama.cpp/chess.gbnf", "lark/lark-parser/example_calc.lark", "lark/outlines/json.lark",
+    "lark/ligurio-lark-grammars/iso-8601.lark", "lark/genlm/goal_inference.lark", "lark/syncode/tiny.lark",
+]
+
+
+@pytest.mark.parametrize("tok_name", ["gpt2", "llama2"])
+@pytest.mark.parametrize("path", WALK_GRAMMARS)
+def test_dataset_grammar_random_walk_equals_reference(path, tok_name):
+    """Random walks on real grammars x real vocabularies: at every step the engine's mask equals the
+    brute-force reference on a probe of the vocabulary (random ids plus the allowed ones)."""
+    if DATASET is None:
+        pytest.skip("../shared/datasets/grammars not present (CI has it)")
+    _, info = tokenizer(tok_name)
+    text = (DATASET / path).read_text()
+    names = re.findall(r"^[?!]?([a-z_][a-z_0-9]*)\s*:", text, re.M)
+    start = "start" if "start" in names or not names else names[0]
+    g = gd.compile_gbnf(text, info) if path.endswith(".gbnf") else gd.compile_lark(text, info, start=start)
+    ref = Reference(g.grammar)
+    rng = random.Random(f"{path}-{tok_name}")
+    token_bytes = [info.token_bytes(i) for i in range(info.vocab_size)]
+    excluded = info.special_token_ids - set(info.eos_token_ids)
+    m, walker = gd.Matcher(g), ref.start()
+    for _step in range(10):
+        engine = m.allowed_tokens()
+        probe = set(rng.sample(range(info.vocab_size), 250)) | set(rng.sample(engine, min(250, len(engine))))
+        probe_bytes = [token_bytes[i] if i in probe else b"" for i in range(info.vocab_size)]
+        expected = reference_mask(walker, probe_bytes, eos_ids=info.eos_token_ids, excluded=excluded)
+        assert {i for i in engine if i in probe} == {i for i in expected if i in probe}
+        assert m.is_accepting() == walker.can_end()
+        choices = [t for t in engine if t not in info.eos_token_ids]
+        if not choices:
+            break
+        t = rng.choice(choices)
+        assert walker.feed(token_bytes[t]) and m.consume_token(t)
