@@ -120,3 +120,34 @@ def test_tokens_ending_mid_character():
     assert not m.is_accepting()
     assert m.consume_token(1)
     assert m.allowed_tokens() == [0, 2, 4]
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_forks_diverge_and_each_equals_reference(seed):
+    """Forked matchers share scan memos keyed on Earley-set uids: each branch must stay exact."""
+    rng, grammar, tok, token_bytes, special_ids, eos = _setup(seed + 20_000)
+    try:
+        compiled = compile_grammar(grammar, tok)
+    except GrammarError:
+        return
+    ref = Reference(compiled.grammar)
+    branches = [(Matcher(compiled), ref.start())]
+    for _step in range(10):
+        nxt = []
+        for m, walker in branches:
+            expected = _reference_allowed(walker, token_bytes, special_ids, eos)
+            assert set(m.allowed_tokens()) == expected
+            choices = sorted(expected - {eos})
+            if not choices:
+                continue
+            if len(branches) < 4 and rng.random() < 0.4:
+                f, fw = m.fork(), walker.copy()
+                t = rng.choice(choices)
+                assert _feed(fw, token_bytes, special_ids, eos, t) and f.consume_token(t)
+                nxt.append((f, fw))
+            t = rng.choice(choices)
+            assert _feed(walker, token_bytes, special_ids, eos, t) and m.consume_token(t)
+            nxt.append((m, walker))
+        branches = nxt
+        if not branches:
+            break

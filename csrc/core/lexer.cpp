@@ -100,6 +100,7 @@ uint32_t Lexer::intern(std::vector<uint32_t>& seeds) {
   if (!chunks_[chunk]) chunks_[chunk] = std::make_unique<DfaState[]>(size_t(1) << kChunkBits);
   DfaState& st = chunks_[chunk][id & kChunkMask];
   for (auto& n : st.next) n.store(kUnknown, std::memory_order_relaxed);
+  st.final.store(id == 0 ? 0 : -1, std::memory_order_relaxed);
   st.nfa_states = key;
   for (uint32_t s : key) {
     int32_t t = nfa_.accept[s];
@@ -134,6 +135,13 @@ uint32_t Lexer::start_state(const std::vector<uint64_t>& allowed) {
   std::unique_lock<std::shared_mutex> write(start_mutex_);
   start_by_allowed_.emplace(std::move(key), id);
   return id;
+}
+
+bool Lexer::compute_final(uint32_t s) {
+  bool final = s != kDead;
+  for (int b = 0; b < 256 && final; ++b) final = next(s, uint8_t(b)) == kDead;
+  chunks_[s >> kChunkBits][s & kChunkMask].final.store(final ? 1 : 0, std::memory_order_release);
+  return final;
 }
 
 uint32_t Lexer::compute_next(uint32_t s, uint8_t byte) {

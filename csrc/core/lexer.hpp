@@ -24,6 +24,7 @@ struct DfaState {
   std::vector<uint32_t> nfa_states;      // sorted; only states with byte edges or an accept
   std::vector<uint32_t> accepted;        // non-ignored terminals complete here (sorted)
   bool accepts_ignored = false;          // an ignored terminal is complete here
+  std::atomic<int8_t> final{-1};         // 1: no byte leads anywhere (lexeme cannot grow); -1: unknown
   bool accepts() const { return accepts_ignored || !accepted.empty(); }
 };
 
@@ -49,6 +50,11 @@ class Lexer {
     uint32_t n = state(s).next[byte].load(std::memory_order_acquire);
     return n != kUnknown ? n : compute_next(s, byte);
   }
+  // True when no byte extends a lexeme in state `s`: longest match then ends it without looking ahead.
+  bool is_final(uint32_t s) {
+    int8_t f = state(s).final.load(std::memory_order_acquire);
+    return f >= 0 ? f == 1 : compute_final(s);
+  }
   const DfaState& state(uint32_t s) const { return chunks_[s >> kChunkBits][s & kChunkMask]; }
   size_t num_terminals() const { return terminal_start_.size(); }
   bool is_ignored(uint32_t t) const { return ignored_[t]; }
@@ -57,6 +63,7 @@ class Lexer {
  private:
   static constexpr uint32_t kChunkBits = 8, kChunkMask = (1u << kChunkBits) - 1;
   uint32_t compute_next(uint32_t s, uint8_t byte);
+  bool compute_final(uint32_t s);
   uint32_t intern(std::vector<uint32_t>& seeds);  // caller holds mutex_; closes `seeds` under epsilon
 
   Nfa nfa_;

@@ -29,10 +29,19 @@ bool Matcher::end_lexeme(const LexState& lex) {
   return chart_.scan_memo(ds.accepted.data(), ds.accepted.size(), lex.dfa);
 }
 
+bool Matcher::end_lexeme_now(LexState& lex) {
+  if (!end_lexeme(lex)) return false;
+  lex = LexState{chart_.top().lexer_start, false};
+  return true;
+}
+
 bool Matcher::step_byte(LexState& lex, uint8_t byte) {
   uint32_t next = lexer_.next(lex.dfa, byte);
   if (next != Lexer::kDead) {
     lex = LexState{next, true};
+    // A lexeme no byte can extend ends now rather than at the next byte (same language). The matcher
+    // then sits at a lexeme start, whose token mask is cached independently of the parser.
+    if (lexer_.is_final(next)) return end_lexeme_now(lex);
     return true;
   }
   // Longest match: the byte cannot extend the lexeme, so the lexeme ends here and the byte starts the next.
@@ -44,6 +53,10 @@ bool Matcher::step_byte(LexState& lex, uint8_t byte) {
     return false;
   }
   lex = LexState{next, true};
+  if (lexer_.is_final(next) && !end_lexeme_now(lex)) {
+    chart_.truncate(sets);
+    return false;
+  }
   return true;
 }
 
@@ -161,7 +174,9 @@ void Matcher::walk_subtree(uint32_t node, uint32_t start_state, uint32_t* words)
   const TrieNode& first = nodes[node];
   uint32_t next = lexer_.next(start_state, first.byte);
   if (next == Lexer::kDead) return;
-  frames_[first.depth] = Frame{LexState{next, true}, uint32_t(chart_.num_sets())};
+  LexState lex{next, true};
+  if (lexer_.is_final(next) && !end_lexeme_now(lex)) return;
+  frames_[first.depth] = Frame{lex, uint32_t(chart_.num_sets())};
   if (first.token != TokenTrie::kNoToken) set_token(words, first.token);
   for (uint32_t i = node + 1; i < first.subtree_end;) {
     const TrieNode& n = nodes[i];

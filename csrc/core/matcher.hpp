@@ -54,6 +54,7 @@ class Matcher {
 
   bool step_byte(LexState& lex, uint8_t byte);  // may push chart sets
   bool end_lexeme(const LexState& lex);         // scans the finished lexeme (if it is not ignored)
+  bool end_lexeme_now(LexState& lex);           // end_lexeme, then start a fresh lexeme
   bool special_allowed(uint32_t terminal);
   bool consume_special(uint32_t terminal);
   void restore(const Snapshot& s);

@@ -1,11 +1,19 @@
 #include "core/parser.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 
 #include "core/lexer.hpp"
 
 namespace gdecode {
+
+namespace {
+// Set uids are unique across all charts, so a forked chart can keep its parent's scan memo: an entry
+// keyed on a uid always describes that one set and prefix.
+std::atomic<uint64_t> g_next_uid{1};
+uint64_t fresh_uid() { return g_next_uid.fetch_add(1, std::memory_order_relaxed); }
+}  // namespace
 
 void ParserTables::finalize() {
   uint32_t n_nt = num_symbols - num_terminals;
@@ -46,7 +54,7 @@ void Chart::reset() {
   items_.clear();
   index_.clear();
   sets_.clear();
-  sets_.push_back(Set{0, 0, 0, 0, 0, false, next_uid_++});
+  sets_.push_back(Set{0, 0, 0, 0, 0, false, fresh_uid()});
   memo_.clear();
   new_dedupe_generation();
   if (++predicted_gen_ == 0) {
@@ -151,7 +159,7 @@ void Chart::close_top_set(uint32_t cur) {
 bool Chart::scan(const uint32_t* terminals, size_t n) {
   const Set prev = sets_.back();
   uint32_t cur = static_cast<uint32_t>(sets_.size());
-  sets_.push_back(Set{static_cast<uint32_t>(items_.size()), 0, 0, 0, 0, false, next_uid_++});
+  sets_.push_back(Set{static_cast<uint32_t>(items_.size()), 0, 0, 0, 0, false, fresh_uid()});
   for (uint32_t i = prev.begin; i < prev.end; ++i) {
     const Item it = items_[i];
     const Production& pr = t_.prods[it.prod];
@@ -187,9 +195,9 @@ bool Chart::scan_memo(const uint32_t* terminals, size_t n, uint64_t key) {
       throw LimitExceeded("parser chart exceeds max_chart_items=" + std::to_string(limits_.max_chart_items));
     items_.insert(items_.end(), m.items.begin(), m.items.end());
     index_.insert(index_.end(), m.index.begin(), m.index.end());
-    Set s = m.set;
-    s.uid = next_uid_++;
-    sets_.push_back(s);
+    // Same content on the same prefix: keep the uid, so memo entries keyed on it hit again (nested
+    // lexemes inside one token, and the same walk in the next mask).
+    sets_.push_back(m.set);
     return true;
   }
   if (memo_.size() > 4096) memo_.clear();  // bound memory; entries of dead sets never match anyway

@@ -94,7 +94,6 @@ class Chart {
   std::vector<uint32_t> predicted_;
   uint32_t predicted_gen_ = 0;
   std::vector<uint64_t> allowed_;
-  uint64_t next_uid_ = 1;
   struct Memo {
     bool ok;
     Set set;
