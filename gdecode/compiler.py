@@ -34,6 +34,7 @@ class Limits:
     max_chart_items: int = 20_000_000
     max_rollback: int = 1_024
     mask_cache_bytes: int = 512 << 20
+    state_cache_bytes: int = 256 << 20
 
     def to_core(self) -> _core.Limits:
         out = _core.Limits()

@@ -151,3 +151,25 @@ def test_forks_diverge_and_each_equals_reference(seed):
         branches = nxt
         if not branches:
             break
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_many_walks_on_one_grammar_share_the_state_cache(seed):
+    """Whole masks are cached per grammar by the chart's structural key: walks that reach equal parse
+    states through different histories reuse them, and every mask must still equal the reference."""
+    rng, grammar, tok, token_bytes, special_ids, eos = _setup(seed + 30_000)
+    try:
+        compiled = compile_grammar(grammar, tok)
+    except GrammarError:
+        return
+    ref = Reference(compiled.grammar)
+    for _walk in range(12):
+        m, walker = Matcher(compiled), ref.start()
+        for _step in range(10):
+            expected = _reference_allowed(walker, token_bytes, special_ids, eos)
+            assert set(m.allowed_tokens()) == expected
+            choices = sorted(expected - {eos})
+            if not choices:
+                break
+            t = rng.choice(choices)
+            assert _feed(walker, token_bytes, special_ids, eos, t) and m.consume_token(t)

@@ -76,7 +76,8 @@ NB_MODULE(_core, m) {
       .def_rw("max_items_per_set", &Limits::max_items_per_set)
       .def_rw("max_chart_items", &Limits::max_chart_items)
       .def_rw("max_rollback", &Limits::max_rollback)
-      .def_rw("mask_cache_bytes", &Limits::mask_cache_bytes);
+      .def_rw("mask_cache_bytes", &Limits::mask_cache_bytes)
+      .def_rw("state_cache_bytes", &Limits::state_cache_bytes);
 
   nb::class_<TokenTrie>(m, "TokenTrie")
       .def("__init__",

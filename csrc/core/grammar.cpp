@@ -77,6 +77,25 @@ std::shared_ptr<const LexemeMask> CompiledGrammar::lexeme_mask(uint32_t dfa_stat
   return mask;
 }
 
+std::shared_ptr<const std::vector<uint32_t>> CompiledGrammar::state_mask(const StateKey& key) const {
+  std::shared_lock<std::shared_mutex> read(state_mutex_);
+  auto it = state_cache_.find(key);
+  return it == state_cache_.end() ? nullptr : it->second;
+}
+
+void CompiledGrammar::store_state_mask(const StateKey& key, const uint32_t* words) const {
+  size_t n = vocab_->num_words();
+  size_t bytes = n * 4 + 64;
+  if (bytes > limits_.state_cache_bytes) return;
+  auto mask = std::make_shared<const std::vector<uint32_t>>(words, words + n);
+  std::unique_lock<std::shared_mutex> write(state_mutex_);
+  if (state_bytes_ + bytes > limits_.state_cache_bytes) {  // a pure cache: start over rather than grow
+    state_cache_.clear();
+    state_bytes_ = 0;
+  }
+  if (state_cache_.emplace(key, std::move(mask)).second) state_bytes_ += bytes;
+}
+
 std::shared_ptr<const LexemeMask> CompiledGrammar::compute_lexeme_mask(uint32_t dfa_state, bool nonempty) const {
   // Walk the whole trie with lexer transitions only. Tokens whose bytes all stay inside the lexeme are
   // allowed whatever the parser state; where a byte ends the lexeme, the parser decides (boundary).

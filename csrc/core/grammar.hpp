@@ -38,6 +38,21 @@ struct LexemeMask {
   size_t memory() const;
 };
 
+// Identifies a whole parse state for the mask: the chart's structural key plus the lexer state.
+struct StateKey {
+  uint64_t lo, hi;
+  uint32_t dfa;
+  bool nonempty;
+  bool operator==(const StateKey& o) const {
+    return lo == o.lo && hi == o.hi && dfa == o.dfa && nonempty == o.nonempty;
+  }
+};
+struct StateKeyHash {
+  size_t operator()(const StateKey& k) const noexcept {
+    return size_t(k.lo ^ (k.hi * 0x9E3779B97F4A7C15ull) ^ (uint64_t(k.dfa) << 1) ^ k.nonempty);
+  }
+};
+
 class CompiledGrammar {
  public:
   CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const Vocabulary> vocab, const Limits& limits);
@@ -54,6 +69,10 @@ class CompiledGrammar {
   std::shared_ptr<const LexemeMask> lexeme_mask(uint32_t dfa_state, bool nonempty) const;
   size_t num_lexer_states() const { return lexer_->num_states(); }
 
+  // Whole-mask cache shared by all matchers of this grammar (charts in equal states have equal masks).
+  std::shared_ptr<const std::vector<uint32_t>> state_mask(const StateKey& key) const;
+  void store_state_mask(const StateKey& key, const uint32_t* words) const;
+
  private:
   std::shared_ptr<const LexemeMask> compute_lexeme_mask(uint32_t dfa_state, bool nonempty) const;
 
@@ -67,6 +86,10 @@ class CompiledGrammar {
   mutable std::shared_mutex cache_mutex_;
   mutable std::unordered_map<uint64_t, std::shared_ptr<const LexemeMask>> cache_;
   mutable size_t cache_bytes_ = 0;
+
+  mutable std::shared_mutex state_mutex_;
+  mutable std::unordered_map<StateKey, std::shared_ptr<const std::vector<uint32_t>>, StateKeyHash> state_cache_;
+  mutable size_t state_bytes_ = 0;
 };
 
 }  // namespace gdecode

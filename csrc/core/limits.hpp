@@ -14,6 +14,7 @@ struct Limits {
   size_t max_chart_items = 20'000'000;   // Earley items over a whole matcher's chart
   size_t max_rollback = 1'024;           // tokens a matcher can roll back
   size_t mask_cache_bytes = 512u << 20;  // per-grammar cache of lexer-state token masks
+  size_t state_cache_bytes = 256u << 20; // per-grammar cache of whole masks by parse state (cleared when full)
 };
 
 // Raised when a Limits bound is exceeded; maps to gdecode.LimitExceededError.

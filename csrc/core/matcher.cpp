@@ -201,6 +201,12 @@ void Matcher::fill_bitmask(uint32_t* words) {
     for (uint32_t e : v.eos_ids()) words[e >> 5] |= 1u << (e & 31);
     return;
   }
+  Chart::StructuralKey sk = chart_.structural_key();
+  StateKey key{sk.lo, sk.hi, lex_.dfa, lex_.nonempty};
+  if (auto hit = g_->state_mask(key)) {
+    std::memcpy(words, hit->data(), nw * 4);
+    return;
+  }
   auto cached = g_->lexeme_mask(lex_.dfa, lex_.nonempty);
   std::memcpy(words, cached->words.data(), nw * 4);
   size_t base = chart_.num_sets();
@@ -220,6 +226,7 @@ void Matcher::fill_bitmask(uint32_t* words) {
     for (uint32_t e : v.eos_ids()) words[e >> 5] |= 1u << (e & 31);
   for (auto [token, terminal] : g_->special_tokens())
     if (special_allowed(terminal)) words[token >> 5] |= 1u << (token & 31);
+  g_->store_state_mask(key, words);
 }
 
 std::string Matcher::forced_bytes() {

@@ -54,6 +54,7 @@ void Chart::reset() {
   items_.clear();
   index_.clear();
   sets_.clear();
+  skeys_.clear();
   sets_.push_back(Set{0, 0, 0, 0, 0, false, fresh_uid()});
   memo_.clear();
   new_dedupe_generation();
@@ -71,6 +72,36 @@ void Chart::truncate(size_t num_sets) {
   items_.resize(keep.end);
   index_.resize(keep.index_end);
   sets_.resize(num_sets);
+  if (skeys_.size() > num_sets) skeys_.resize(num_sets);
+}
+
+namespace {
+inline uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 27;
+  x *= 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+Chart::StructuralKey Chart::structural_key() {
+  // Each set's key depends only on earlier sets' keys, so compute the missing ones in order. Items are
+  // combined by addition (a multiset hash): equal sets built in a different item order get equal keys.
+  for (size_t k = skeys_.size(); k < sets_.size(); ++k) {
+    const Set& set = sets_[k];
+    uint64_t lo = mix64(set.accepting ? 0x51ED270B27F1ull : 0x2545F4914F6CDD1Dull), hi = mix64(lo ^ 0x9E37ull);
+    for (uint32_t i = set.begin; i < set.end; ++i) {
+      const Item& it = items_[i];
+      if (it.dot == t_.prods[it.prod].len) continue;  // complete items never matter again
+      StructuralKey o = it.origin == k ? StructuralKey{0x5E1F5E1F5E1Full, 0xA11CEull} : skeys_[it.origin];
+      uint64_t base = (uint64_t(it.prod) << 32) | it.dot;
+      lo += mix64(base ^ mix64(o.lo + 0x9E3779B97F4A7C15ull));
+      hi += mix64(base * 0xD6E8FEB86659FD93ull ^ mix64(o.hi ^ 0xC2B2AE3D27D4EB4Full));
+    }
+    skeys_.push_back(StructuralKey{mix64(lo), mix64(hi ^ lo)});
+  }
+  return skeys_.back();
 }
 
 bool Chart::add(uint32_t prod, uint32_t dot, uint32_t origin) {

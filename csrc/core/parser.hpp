@@ -50,6 +50,15 @@ class Chart {
     uint64_t uid;                 // unique per set ever built by this chart (memo key)
   };
 
+  // A 128-bit hash of everything the future of a parse depends on: the top set's waiting (incomplete)
+  // items and, through their origins, the waiting items of earlier sets, plus acceptance. Two charts
+  // with equal keys (and equal lexer states) have equal token masks, whatever their history.
+  struct StructuralKey {
+    uint64_t lo, hi;
+    bool operator==(const StructuralKey& o) const { return lo == o.lo && hi == o.hi; }
+  };
+  StructuralKey structural_key();
+
   Chart(const ParserTables& tables, Lexer& lexer, const Limits& limits);
 
   void reset();                  // back to the single initial set
@@ -85,6 +94,7 @@ class Chart {
   std::vector<Item> items_;
   std::vector<std::pair<uint32_t, uint32_t>> index_;
   std::vector<Set> sets_;
+  std::vector<StructuralKey> skeys_;  // structural keys of sets [0, skeys_.size()), computed lazily
   // Scratch for building one set: open-addressing dedupe table, prediction marks, allowed terminals.
   struct Slot {
     uint32_t item, gen;
