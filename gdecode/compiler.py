@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, fields
 
 from gdecode import _core, ir
-from gdecode.errors import GrammarError
+from gdecode.errors import GrammarError, LimitExceededError
 from gdecode.tokenizer import TokenizerInfo
 
 
@@ -204,6 +204,15 @@ def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Li
     if not isinstance(tokenizer, TokenizerInfo):
         raise TypeError(f"tokenizer must be a gdecode.TokenizerInfo, got {type(tokenizer).__name__}")
     limits = limits or Limits()
+    try:
+        return _compile(grammar, tokenizer, limits, warnings)
+    except RecursionError:
+        # Regex ASTs are nested dataclasses: absurd nesting must fail cleanly, not take the process down.
+        raise LimitExceededError("grammar or regex nesting is too deep to compile") from None
+
+
+def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
+             warnings: list[str] | None) -> CompiledGrammar:
     special_ids = dict(tokenizer.special_tokens)
     g = trim(grammar, special_ids)
     terminal_names = list(g.terminals)

@@ -63,6 +63,15 @@ class NfaBuilder {
   NfaBuilder(Nfa& nfa, const RegexPool& pool, size_t max_states) : nfa_(nfa), pool_(pool), max_(max_states) {}
 
   Fragment build(uint32_t id) {
+    // Recursion follows the regex's nesting; bound it so a hostile regex raises instead of
+    // overflowing the C++ stack.
+    struct Depth {
+      size_t& d;
+      explicit Depth(size_t& x) : d(x) {
+        if (++d > kMaxDepth) throw LimitExceeded("regex nesting deeper than " + std::to_string(kMaxDepth));
+      }
+      ~Depth() { --d; }
+    } guard(depth_);
     const RegexNode& node = pool_.nodes[id];
     switch (node.kind) {
       case RegexKind::Chars: return chars(node);
@@ -154,9 +163,11 @@ class NfaBuilder {
     return f;
   }
 
+  static constexpr size_t kMaxDepth = 2000;
   Nfa& nfa_;
   const RegexPool& pool_;
   size_t max_;
+  size_t depth_ = 0;
 };
 
 }  // namespace
