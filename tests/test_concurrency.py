@@ -1,0 +1,84 @@
+"""One compiled grammar shared by many threads (as in a server's thread pool): lazily built lexer states,
+mask caches and the state cache must give every thread exactly the single-threaded masks."""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+
+import numpy as np
+
+import gdecode as gd
+from gdecode.assets import load_hf_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [
+    '{"name": "Ada Lovelace", "age": 36, "tags": ["math", "poetry"], "ok": true}',
+    '[1, -2.5e3, {"k": null}, "caf\u00e9 \U0001F600", false]',
+    '{"a": {"b": {"c": [[], {}, "x\\n\\u0041"]}}, "n": 0}',
+]
+
+
+def _walks(hf, info):
+    return [hf.encode(d, add_special_tokens=False) for d in DOCS]
+
+
+def _masks(grammar, ids):
+    m = gd.Matcher(grammar)
+    bm = gd.allocate_bitmask(1, grammar.vocab_size, backend="numpy")
+    out = []
+    for t in ids:
+        m.fill_bitmask(bm)
+        out.append(bm[0].copy())
+        assert m.consume_token(t)
+    return out
+
+
+def test_threads_share_one_grammar_and_get_identical_masks():
+    hf = load_hf_tokenizer("llama3")
+    info = gd.TokenizerInfo.from_huggingface(hf)
+    text = (ROOT / "grammars" / "json.lark").read_text()
+    walks = _walks(hf, info)
+    expected = [_masks(gd.compile_lark(text, info), ids) for ids in walks]  # each on a fresh grammar
+
+    shared = gd.compile_lark(text, info)  # cold: every thread races to build lexer states and caches
+    errors: list[BaseException] = []
+    results: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def worker(k: int) -> None:
+        try:
+            order = list(range(len(walks)))
+            random.Random(k).shuffle(order)
+            for w in order:
+                results[(k, w)] = _masks(shared, walks[w])
+        except BaseException as e:  # surfaced in the main thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for (_k, w), masks in results.items():
+        assert len(masks) == len(expected[w])
+        for got, want in zip(masks, expected[w], strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_batch_fill_with_threads_equals_row_by_row():
+    hf = load_hf_tokenizer("llama3")
+    info = gd.TokenizerInfo.from_huggingface(hf)
+    g = gd.compile_lark((ROOT / "grammars" / "json.lark").read_text(), info)
+    matchers = []
+    for k, ids in enumerate(_walks(hf, info) * 4):
+        m = gd.Matcher(g)
+        m.consume_tokens(ids[: 3 + 2 * k])
+        matchers.append(m)
+    batch = gd.allocate_bitmask(len(matchers), info.vocab_size, backend="numpy")
+    gd.fill_bitmasks(matchers, batch, num_threads=4)
+    for row, m in enumerate(matchers):
+        one = gd.allocate_bitmask(1, info.vocab_size, backend="numpy")
+        m.fill_bitmask(one)
+        np.testing.assert_array_equal(batch[row], one[0])
