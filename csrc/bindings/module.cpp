@@ -27,10 +27,10 @@ namespace {
 using Bitmask = nb::ndarray<int32_t, nb::c_contig, nb::device::cpu>;
 
 // Python exception classes live in gdecode.errors; look them up when first needed (import order).
-[[noreturn]] void raise_py(const char* cls, const char* what) {
+// An exception translator reports by setting the Python error and returning.
+void set_py_error(const char* cls, const char* what) {
   nb::object errors = nb::module_::import_("gdecode.errors");
   PyErr_SetString(errors.attr(cls).ptr(), what);
-  throw nb::python_error();
 }
 
 uint32_t* bitmask_row(Bitmask& bm, int64_t row, size_t need_words) {
@@ -63,9 +63,9 @@ NB_MODULE(_core, m) {
     try {
       std::rethrow_exception(p);
     } catch (const LimitExceeded& e) {
-      raise_py("LimitExceededError", e.what());
+      set_py_error("LimitExceededError", e.what());
     } catch (const GrammarFailure& e) {
-      raise_py("GrammarError", e.what());
+      set_py_error("GrammarError", e.what());
     }
   });
 
