@@ -20,6 +20,7 @@ from gdecode.errors import (
     UnsupportedFeatureError,
 )
 from gdecode.generate import generate
+from gdecode.json_schema import compile_json_schema
 from gdecode.matcher import Matcher, allocate_bitmask, fill_bitmasks
 from gdecode.tokenizer import TokenizerInfo
 
@@ -42,6 +43,7 @@ __all__ = [
     "apply_bitmask_inplace",
     "compile_gbnf",
     "compile_grammar",
+    "compile_json_schema",
     "compile_lark",
     "compile_regex",
     "fill_bitmasks",

@@ -10,7 +10,6 @@ the caller gets UnsupportedFeatureError.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from gdecode import ir
@@ -86,16 +85,16 @@ class Not:
 
 @dataclass(frozen=True)
 class LookAhead:
-    """Zero-width ``(?=item)`` / ``(?!item)`` whose scope is everything after it (the whole rest of the
-    string): only meaningful when the DFA is built for a complete string language."""
+    """Zero-width assertion that the rest of the string is in ``cond``'s language (``(?=X)``: cond = XΣ*;
+    ``(?=X$)``: cond = X), or not in it when ``negate``. Its scope is everything after it, so it is only
+    meaningful when the DFA is built for a complete string language."""
 
     item: object
     negate: bool
 
 
 def _la_cond(la: LookAhead):
-    cond = mk_seq((la.item, ANYSTAR))
-    return mk_not(cond) if la.negate else cond
+    return mk_not(la.item) if la.negate else la.item
 
 
 def _key(node) -> int:
@@ -172,13 +171,41 @@ def mk_and(items) -> object:
         return ANYSTAR
     if len(out) == 1:
         return out[0]
+    # distribute over alternations (small ones), so that nested And/Alt terms stay in a normal form and
+    # the derivatives of lookahead-heavy regexes remain finitely many
+    alts = [x for x in out if isinstance(x, ir.Alt) and _has_bool(x)]
+    if alts:
+        width = 1
+        for a in alts:
+            width *= len(a.items)
+        if width <= 64:
+            a = alts[0]
+            others = [x for x in out if x is not a]
+            return mk_alt([mk_and([b, *others]) for b in a.items], canonical=True)
     out.sort(key=_key)
     return And(tuple(out))
+
+
+def _has_bool(node) -> bool:
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (And, Not, LookAhead)):
+            return True
+        if isinstance(x, (ir.Seq, ir.Alt)):
+            stack.extend(x.items)
+        elif isinstance(x, ir.Repeat):
+            stack.append(x.item)
+    return False
 
 
 def mk_not(item) -> object:
     if isinstance(item, Not):
         return item.item
+    if item == NOTHING:
+        return ANYSTAR
+    if item == ANYSTAR:
+        return NOTHING
     return Not(item)
 
 
@@ -202,6 +229,10 @@ class _Deriv:
         self._nullable: dict = {}
         self._trans: dict = {}
         self._has_la: dict = {}
+        self._active: set = set()
+        self._stack: list = []
+        self._tainted: set = set()
+        self.steps = 0
 
     def has_la(self, r) -> bool:
         v = self._has_la.get(r)
@@ -246,6 +277,29 @@ class _Deriv:
         v = self._trans.get(r)
         if v is not None:
             return v
+        if r in self._active:
+            # Re-entered through empty iterations of a repetition whose item contains a lookahead (and
+            # may match the empty string): an empty iteration only adds a constraint and consumes
+            # nothing, so this path adds no string; cut it, and do not memoize the frames inside the cycle.
+            i = self._stack.index(r)
+            for fr in self._stack[i + 1 :]:
+                self._tainted.add(fr)
+            return []
+        self._active.add(r)
+        self._stack.append(r)
+        try:
+            v = self._trans_uncached(r)
+        finally:
+            self._active.discard(r)
+            self._stack.pop()
+        if r in self._tainted:
+            self._tainted.discard(r)
+        else:
+            self._trans[r] = v
+        return v
+
+    def _trans_uncached(self, r) -> list:
+        self.steps += 1
         if isinstance(r, ir.Chars):
             rng = r_and(r.ranges, ANY_RANGES)
             v = [(rng, EPS)] if rng else []
@@ -259,11 +313,15 @@ class _Deriv:
                 else:
                     v = [(c, mk_seq((d, rest))) for c, d in self.trans(head)]
                     if self.nullable(head):
-                        v = _union(v, self.trans(rest))
+                        t2 = self.trans(rest)
+                        self.steps += len(v) * len(t2)
+                        v = _union(v, t2)
         elif isinstance(r, ir.Alt):
             v = []
             for x in r.items:
-                v = _union(v, self.trans(x))
+                t2 = self.trans(x)
+                self.steps += len(v) * len(t2)
+                v = _union(v, t2)
         elif isinstance(r, ir.Repeat):
             if r.max == 0:
                 v = []
@@ -275,9 +333,11 @@ class _Deriv:
         elif isinstance(r, And):
             v = self.trans(r.items[0])
             for x in r.items[1:]:
-                v = _intersect(v, self.trans(x))
-        elif isinstance(r, LookAhead):
-            v = self.trans(_la_cond(r))
+                t2 = self.trans(x)
+                self.steps += len(v) * len(t2)
+                v = _intersect(v, t2)
+        elif isinstance(r, LookAhead):  # the assertion, then the end of the string
+            v = self.trans(mk_and((_la_cond(r), EPS)))
         elif isinstance(r, Not):
             inner = self.trans(r.item)
             covered: Ranges = ()
@@ -290,9 +350,7 @@ class _Deriv:
                 v.append((rest_c, ANYSTAR))
         else:
             raise UnsupportedFeatureError(f"regex node {type(r).__name__} in a DFA construction")
-        v = _merge_targets(v)
-        self._trans[r] = v
-        return v
+        return _merge_targets(v)
 
 
     def _expose(self, head, rest):
@@ -302,8 +360,6 @@ class _Deriv:
         if isinstance(head, ir.Alt):
             return mk_alt([mk_seq((x, rest)) for x in head.items], canonical=True)
         if isinstance(head, ir.Repeat):
-            if self.nullable(head.item):
-                raise UnsupportedFeatureError("a lookahead inside a repetition of a possibly empty item")
             if head.max == 0:
                 return rest
             more = mk_seq((head.item, mk_rep(head.item, max(head.min - 1, 0), None if head.max is None else head.max - 1), rest))
@@ -367,8 +423,13 @@ class DFA:
     accepting: set
 
 
-def build_dfa(regex, *, max_states: int = 2000, what: str = "regex") -> DFA:
+def build_dfa(regex, *, max_states: int = 2000, what: str = "regex", max_work: int = 1_000_000,
+              max_total_size: int = 10**9) -> DFA:
+    """DFA of ``regex`` by symbolic derivatives. Bounded deterministically: at most ``max_states`` states
+    and ``max_work`` derivative computations, and the states' total regex size stays under
+    ``max_total_size`` nodes (UnsupportedFeatureError beyond)."""
     d = _Deriv()
+    total_size = 0
     index = {regex: 0}
     states = [regex]
     edges: list = []
@@ -383,6 +444,9 @@ def build_dfa(regex, *, max_states: int = 2000, what: str = "regex") -> DFA:
             j = index.get(nxt)
             if j is None:
                 j = len(states)
+                total_size += _size(nxt, max_total_size)
+                if total_size > max_total_size:
+                    raise UnsupportedFeatureError(f"{what} is too complex to express as a plain regex (size bound)")
                 if j >= max_states:
                     raise UnsupportedFeatureError(
                         f"{what} needs more than {max_states} automaton states to express as a plain regex"
@@ -392,6 +456,8 @@ def build_dfa(regex, *, max_states: int = 2000, what: str = "regex") -> DFA:
             row.append((c, j))
         edges.append(row)
         i += 1
+        if d.steps > max_work:
+            raise UnsupportedFeatureError(f"{what} is too complex to express as a plain regex (work bound)")
     return DFA(edges, accepting)
 
 
@@ -407,15 +473,34 @@ def _size(r, limit: int) -> int:
         n += 1
         if n > limit:
             return n
-        if isinstance(x, (ir.Seq, ir.Alt)):
+        if isinstance(x, (ir.Seq, ir.Alt, And)):
             stack.extend(x.items)
-        elif isinstance(x, ir.Repeat):
+        elif isinstance(x, (ir.Repeat, Not, LookAhead)):
             stack.append(x.item)
     return n
 
 
-def dfa_to_regex(dfa: DFA, *, max_size: int = 20000, time_budget: float = 2.0, what: str = "regex"):
-    """State elimination. Raises UnsupportedFeatureError when the result would be too large."""
+def _fast_alt(a, b):
+    """Alternation without hashing (state elimination builds big terms; equality checks would be slow)."""
+    if isinstance(a, ir.Chars) and isinstance(b, ir.Chars):
+        return ir.Chars(r_or(a.ranges, b.ranges))
+    items = (a.items if isinstance(a, ir.Alt) else (a,)) + (b.items if isinstance(b, ir.Alt) else (b,))
+    return ir.Alt(items)
+
+
+def _fast_seq(parts):
+    items: list = []
+    for p in parts:
+        if isinstance(p, ir.Seq):
+            items.extend(p.items)
+        else:
+            items.append(p)
+    return items[0] if len(items) == 1 else ir.Seq(tuple(items))
+
+
+def dfa_to_regex(dfa: DFA, *, max_size: int = 20000, max_work: int = 500_000, what: str = "regex"):
+    """State elimination. Raises UnsupportedFeatureError when the result would be too large (an edge label
+    over ``max_size`` nodes, or more than ``max_work`` edge updates)."""
     n = len(dfa.edges)
     # trim: reachable from 0 and co-reachable to an accepting state
     fwd = {0}
@@ -441,63 +526,75 @@ def dfa_to_regex(dfa: DFA, *, max_size: int = 20000, time_budget: float = 2.0, w
     keep = fwd & live
     if 0 not in keep:
         return NOTHING
+    too_big = UnsupportedFeatureError(f"{what} is too complex to express as a plain regex")
     start, final = -1, -2
-    out_e: dict[int, dict[int, object]] = {s: {} for s in keep}
-    out_e[start] = {0: EPS}
-    in_e: dict[int, dict[int, object]] = {s: {} for s in keep}
+    # edge label: (regex, size, is_epsilon)
+    out_e: dict[int, dict[int, tuple]] = {s: {} for s in keep}
+    out_e[start] = {0: (EPS, 1)}
+    in_e: dict[int, dict[int, tuple]] = {s: {} for s in keep}
     in_e[final] = {}
-    in_e[0][start] = EPS
+    in_e[0][start] = out_e[start][0]
 
-    def add(a: int, b: int, r) -> None:
+    def add(a: int, b: int, r, size: int) -> None:
         old = out_e[a].get(b)
-        r = r if old is None else mk_alt((old, r))
-        out_e[a][b] = r
-        in_e[b][a] = r
+        if old is not None:
+            if old[0] == EPS and r == EPS:
+                return
+            r, size = _fast_alt(old[0], r), old[1] + size + 1
+        if size > max_size:
+            raise too_big
+        out_e[a][b] = in_e[b][a] = (r, size)
 
     for s in keep:
         for c, t in dfa.edges[s]:
             if t in keep:
-                add(s, t, ir.Chars(c))
+                add(s, t, ir.Chars(c), 1)
         if s in dfa.accepting:
-            add(s, final, EPS)
-    t0 = time.monotonic()
+            add(s, final, EPS, 1)
+    work = 0
     remaining = set(keep)
     while remaining:
         k = min(remaining, key=lambda s: (len(in_e[s]) - (s in in_e[s])) * (len(out_e[s]) - (s in out_e[s])))
         remaining.discard(k)
         loop = out_e[k].pop(k, None)
         in_e[k].pop(k, None)
-        star = EPS if loop is None else mk_rep(loop, 0, None)
         ins = list(in_e[k].items())
         outs = list(out_e[k].items())
         for a, _ra in ins:
             del out_e[a][k]
         for b, _rb in outs:
             del in_e[b][k]
-        for a, ra in ins:
-            for b, rb in outs:
-                add(a, b, mk_seq((ra, star, rb)))
+        work += len(ins) * len(outs)
+        if work > max_work:
+            raise UnsupportedFeatureError(f"{what} is too complex to express as a plain regex (work bound)")
+        for a, (ra, sa) in ins:
+            for b, (rb, sb) in outs:
+                parts = [x for x in (ra,) if x != EPS]
+                size = sa + sb
+                if loop is not None:
+                    parts.append(mk_rep(loop[0], 0, None))
+                    size += loop[1] + 1
+                parts.extend(x for x in (rb,) if x != EPS)
+                add(a, b, _fast_seq(parts) if parts else EPS, size)
         del in_e[k], out_e[k]
-        if time.monotonic() - t0 > time_budget:
-            raise UnsupportedFeatureError(f"{what} is too complex to express as a plain regex (time budget)")
-    result = out_e[start].get(final, NOTHING)
-    if _size(result, max_size) > max_size:
-        raise UnsupportedFeatureError(f"{what} is too complex to express as a plain regex (size > {max_size})")
-    return result
+    result = out_e[start].get(final)
+    return NOTHING if result is None else result[0]
 
 
-def is_prefix_code(regex, max_states: int = 2000) -> bool:
+def is_prefix_code(regex, max_states: int = 2000, max_work: int = 50_000) -> bool:
     """True when no string of the language is a proper prefix of another one (and ε is not in it)."""
     longer = mk_and((regex, mk_seq((regex, ANY, ANYSTAR))))
-    d = build_dfa(longer, max_states=max_states, what="lazy repetition")
+    d = build_dfa(longer, max_states=max_states, what="lazy repetition", max_work=max_work)
     if d.accepting:
         return False
     return not _Deriv().nullable(regex)
 
 
-def to_plain_regex(regex, *, shortest: bool = False, what: str = "regex", max_states: int = 2000):
-    """Regex over Chars/Seq/Alt/Repeat/And/Not → equivalent plain IR regex (prefix-free part if shortest)."""
-    dfa = build_dfa(regex, max_states=max_states, what=what)
+def to_plain_regex(regex, *, shortest: bool = False, what: str = "regex", max_states: int = 2000,
+                   max_work: int = 1_000_000):
+    """Regex over Chars/Seq/Alt/Repeat/And/Not/LookAhead → equivalent plain IR regex (its prefix-free part
+    if ``shortest``). Bounded by ``max_states`` and ``max_work`` (UnsupportedFeatureError beyond)."""
+    dfa = build_dfa(regex, max_states=max_states, what=what, max_work=max_work)
     if shortest:
         dfa = prefix_free(dfa)
     return dfa_to_regex(dfa, what=what)

@@ -45,8 +45,10 @@ def _chat_prompt(tokenizer, text: str, raw: bool) -> str:
 def cmd_generate(args: argparse.Namespace) -> int:
     from gdecode.generate import generate
 
-    grammar, fmt, regex = None, "lark", None
-    if args.grammar:
+    grammar, fmt, regex, schema = None, "lark", None, None
+    if args.schema:
+        schema = Path(args.schema).read_text()
+    elif args.grammar:
         grammar = Path(args.grammar).read_text()
         fmt = "gbnf" if args.grammar.endswith(".gbnf") else "lark"
     elif args.regex:
@@ -60,8 +62,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     lm, tok = _load_model(args.model)
     prompt = _chat_prompt(tok, args.prompt, args.raw_prompt)
     t1 = time.perf_counter()
-    text = generate(lm, tok, prompt, grammar=grammar, grammar_format=fmt, regex=regex, sampler=args.sampler,
-                    max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    text = generate(lm, tok, prompt, grammar=grammar, grammar_format=fmt, regex=regex, schema=schema,
+                    sampler=args.sampler, max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     t2 = time.perf_counter()
     print(text)
     print(f"[gdecode] model load {t1 - t0:.1f}s, generation {t2 - t1:.1f}s", file=sys.stderr)
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     src = gen.add_mutually_exclusive_group()
     src.add_argument("--grammar", help="Lark (.lark) or GBNF (.gbnf) grammar file (default: JSON grammar)")
     src.add_argument("--regex", help="regular expression the whole output must match")
+    src.add_argument("--schema", help="JSON Schema file (.json) the output must validate against")
     gen.add_argument("--prompt", required=True, help="user message (wrapped in the chat template)")
     gen.add_argument("--raw-prompt", action="store_true", help="do not apply the chat template")
     gen.add_argument("--model", help="HF model directory (default: embedded SmolLM2-135M-Instruct)")

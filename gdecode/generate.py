@@ -30,13 +30,17 @@ def logit_width(model: Any) -> int:
 
 
 def resolve_grammar(info: TokenizerInfo, *, grammar: str | CompiledGrammar | None = None,
-                    grammar_format: str = "lark", regex: str | None = None) -> CompiledGrammar:
-    if sum(x is not None for x in (grammar, regex)) != 1:
-        raise ValueError("give exactly one of grammar= or regex=")
+                    grammar_format: str = "lark", regex: str | None = None, schema: Any = None) -> CompiledGrammar:
+    if sum(x is not None for x in (grammar, regex, schema)) != 1:
+        raise ValueError("give exactly one of grammar=, regex= or schema=")
     if isinstance(grammar, CompiledGrammar):
         return grammar
     if regex is not None:
         return compile_regex(regex, info)
+    if schema is not None:
+        from gdecode.json_schema import compile_json_schema
+
+        return compile_json_schema(schema, info)
     if grammar_format == "lark":
         return compile_lark(grammar, info)
     if grammar_format == "gbnf":
@@ -45,18 +49,20 @@ def resolve_grammar(info: TokenizerInfo, *, grammar: str | CompiledGrammar | Non
 
 
 def generate(model: Any, tokenizer: Any, prompt: str, *, grammar: str | CompiledGrammar | None = None,
-             grammar_format: str = "lark", regex: str | None = None, sampler: str = "mask",
+             grammar_format: str = "lark", regex: str | None = None, schema: Any = None, sampler: str = "mask",
              max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None) -> str:
     """Generate text for ``prompt`` (plain text, e.g. after the chat template) that matches the grammar.
 
-    ``temperature=0`` is greedy decoding. Returns only the generated text (prompt excluded).
+    Give one of ``grammar`` (Lark/GBNF text or a CompiledGrammar), ``regex`` or ``schema`` (a JSON Schema:
+    dict, JSON text or Pydantic model class). ``temperature=0`` is greedy decoding. Returns only the generated
+    text (prompt excluded).
     """
     from gdecode.integrations.hf import LogitsProcessor
 
     if sampler != "mask":
         raise ValueError(f"sampler {sampler!r} is not available yet; only 'mask' is implemented")
     info = tokenizer_info_for(tokenizer, logit_width(model))
-    compiled = resolve_grammar(info, grammar=grammar, grammar_format=grammar_format, regex=regex)
+    compiled = resolve_grammar(info, grammar=grammar, grammar_format=grammar_format, regex=regex, schema=schema)
     processor = LogitsProcessor(compiled)
     inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     if seed is not None:

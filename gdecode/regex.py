@@ -6,34 +6,44 @@ Two flavors:
   Schema spec recommends it): code points, ``\\u{...}``, surrogate-pair escapes combined, ``\\p{...}``.
   ``\\d`` = ``[0-9]``, ``\\w`` = ``[A-Za-z0-9_]``, ``\\s`` = the ECMA WhiteSpace+LineTerminator set,
   ``.`` excludes ``\\n \\r \\u2028 \\u2029``, ``$`` (without ``m``) is the strict end. ``[]`` matches
-  nothing and ``[^]`` any character. Annex-B identity escapes of letters are rejected (u-mode), except that
-  ``\\A``, ``\\Z`` and ``\\z`` are read as PCRE/Python anchors (schemas in the wild use them that way).
+  nothing and ``[^]`` any character. Annex-B identity escapes of letters are rejected (u-mode), lone braces
+  and escaped punctuation are accepted as literals, ``\\A``/``\\Z``/``\\z`` are read as anchors (schemas in
+  the wild use them that way), and inline flags ``(?i)``/``(?i:...)`` are accepted.
 * ``"python"`` — Python's ``re`` for ``str`` patterns (what Lark terminals use). ``\\d \\w \\s`` are
   Unicode-aware exactly like ``re`` (``\\d`` = decimal digits Nd, ``\\w`` = ``str.isalnum()`` or ``_``,
-  ``\\s`` = ``str.isspace()``); flag ``a`` (ASCII) restricts them to ASCII. ``.`` excludes only ``\\n``;
-  ``$`` (without ``m``) also matches before a final ``\\n``. ``\\p{..}`` is accepted as an extension
-  (Python's ``re`` has none; the ``regex`` module, which Lark can use, does).
+  ``\\s`` = ``str.isspace()``; computed with ``re`` itself); flag ``a`` (ASCII) restricts them to ASCII.
+  ``.`` excludes only ``\\n``; ``$`` (without ``m``) also matches before a final ``\\n``. ``\\p{..}`` is
+  accepted as an extension (the ``regex`` module, which Lark can use, has it). Global inline flags are
+  accepted anywhere (they apply to the rest of the enclosing group, as in PCRE).
 
 Character sets are over Unicode scalar values (surrogates are never matched). Case-insensitive matching
 (flag ``i``) expands every character set with its case equivalents: for ``python`` the closure of simple
-lower/upper-case mappings (what ``re`` does, including e.g. ``ſ``~``s``, ``K``~``k``); for ``ecma`` the
-simple case folding (``scf(a) == scf(b)``). General categories come from :mod:`unicodedata` (the Unicode
-version of the running interpreter). All tables are computed lazily and cached.
+lower/upper-case mappings and equal full case folds, which equals ``re`` on every cased code point (the
+character-class escapes are not folded, as in ``re``); for ``ecma`` simple case folding
+(``scf(a) == scf(b)``), applied to whole classes. General categories (``\\p{L}``, ``\\p{Lu}``,
+``\\p{gc=Nd}``, ``\\p{Letter}``, ``\\pL``, ``\\P{..}``, ``\\p{^..}``) and ``Any``/``ASCII``/``Assigned``/
+``White_Space``/``ASCII_Hex_Digit`` come from :mod:`unicodedata` (the interpreter's Unicode version); scripts,
+blocks and other binary properties raise UnsupportedFeatureError. Tables are built lazily and cached.
 
-Semantics offered:
+Readings of a pattern (see :class:`ParsedRegex`):
 
-* :func:`parse_regex` — the *full-match* language (``re.fullmatch``): anchors at the edges are accepted and
-  dropped; lazy quantifiers equal greedy ones.
-* :func:`analyze_regex` → :class:`ParsedRegex` — also tells which top-level alternatives are anchored and
-  builds the *search* language (``re.search`` / JSON Schema ``pattern``) and the *lexer token* language
-  (Lark terminals, see :meth:`ParsedRegex.token_regex`).
+* :func:`parse_regex` — the *full-match* language (``re.fullmatch``); lazy quantifiers equal greedy ones.
+* :meth:`ParsedRegex.search_regex` — the *search* language (``re.search``, JSON Schema ``pattern``), built
+  from the anchoring of each top-level alternative (``anchored_start``/``anchored_end``/``branches``).
+* :meth:`ParsedRegex.token_regex` — the *lexer token* language (Lark terminals): lazy quantifiers in the
+  terminal's top-level sequence stop at the first closing delimiter, as ``re.match`` does.
 
-Lookarounds are supported when the text they inspect lies inside the match (checked by lengths, or the
-match is the whole string); they are compiled away with a small DFA construction. Possessive quantifiers
-are accepted where they provably do not change the language. Everything else that cannot be enforced
-exactly raises :class:`~gdecode.errors.UnsupportedFeatureError`: backreferences, word boundaries,
-atomic groups, conditionals, recursion, set operations in classes, unknown Unicode properties. Malformed
-patterns raise :class:`~gdecode.errors.GrammarError` with the position.
+Beyond plain regular expressions, compiled away exactly (a small derivative-based DFA construction in
+``gdecode._regex_dfa`` builds intersections/complements and converts back by state elimination, bounded by
+state, size and time limits): lookaheads and lookbehinds whose inspected text lies inside the match (or,
+for whole strings, anywhere after it — e.g. ``^(?=.*\\d)``, ``^((?!foo).)*$``, ``(?!\\s*$)``), anchors
+away from the edges (as assertions), and possessive quantifiers where they provably do not change the
+language. UnsupportedFeatureError (naming the construct and position) for everything else that cannot be
+enforced exactly: backreferences, word boundaries ``\\b \\B``, atomic groups, conditionals, recursion,
+branch reset, ``\\G \\K``, class set operations (``&&``, ``--``), POSIX classes, unknown properties, and
+lookarounds that are too complex for the bounds. Malformed patterns raise GrammarError with the position;
+patterns longer than MAX_PATTERN_LENGTH, repeat counts above MAX_REPEAT and nesting deeper than
+MAX_NESTING raise LimitExceededError. Counted repeats stay ``ir.Repeat`` (never unrolled here).
 """
 
 from __future__ import annotations
@@ -61,6 +71,7 @@ __all__ = [
 MAX_PATTERN_LENGTH = 100_000
 MAX_REPEAT = 100_000
 MAX_NESTING = 200
+_MAX_DFA_WORK = 20_000  # bound on the DFA construction used to compile lookarounds / lazy terminals away
 _MAX_BRANCHES = 256
 
 _ANY = dfa.ANY_RANGES
@@ -312,6 +323,7 @@ class _MinPF:
 
 
 _START_KINDS = ("A", "L^")
+_END = ((), True, False)  # follow information at the end of the regex: (first chars, may end, zero-width)
 _SPECIAL = (_Anchor, _Look, _Rep, _MinPF, dfa.And, dfa.Not, dfa.LookAhead)
 
 
@@ -341,6 +353,26 @@ def _contains(node, types) -> bool:
         if isinstance(x, types):
             return True
         stack.extend(_children(x))
+    return False
+
+
+def _contains_outside_looks(node, types) -> bool:
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, types):
+            return True
+        if not isinstance(x, _Look):
+            stack.extend(_children(x))
+    return False
+
+
+def _zero_width(node) -> bool:
+    """Only lookarounds (they consume nothing)."""
+    if isinstance(node, _Look):
+        return True
+    if isinstance(node, ir.Seq):
+        return all(_zero_width(x) for x in node.items)
     return False
 
 
@@ -561,6 +593,8 @@ class _Parser:
             return atom
         pos = self.i
         if isinstance(atom, _Anchor):
+            if self.p[pos - 1] == ")":
+                raise self.unsupported("a quantified anchor", pos)
             raise self.err("nothing to repeat")
         if isinstance(atom, _Look):
             raise self.unsupported("a quantified lookaround", pos)
@@ -1029,7 +1063,7 @@ class _Lowering:
 
     # ----------------------------------------------------------------------------- anchors → branches
     def branches(self, node) -> list[tuple]:
-        if not _contains(node, _Anchor):
+        if not _contains_outside_looks(node, _Anchor):
             return [(None, node, None)]
         if isinstance(node, _Anchor):
             if node.kind in _START_KINDS:
@@ -1046,17 +1080,44 @@ class _Lowering:
                 new = []
                 for s1, b1, e1 in acc:
                     for s2, b2, e2 in self.branches(item):
-                        if s2 is not None and b1 != _EPS:
-                            raise self.unsupported("a start anchor (^ or \\A) not at the start of the pattern", self._anchor_pos(item))
+                        if s2 is not None and b1 != _EPS and not _zero_width(b1):
+                            # text start after something: only the empty reading of it survives
+                            if s2 != "A" or _contains(b1, _SPECIAL):
+                                raise self.unsupported(
+                                    "a start anchor (^ or \\A) not at the start of the pattern", self._anchor_pos(item)
+                                )
+                            if not _nullable(b1):
+                                continue  # this alternative can never match
+                            b1 = _EPS
                         if e1 is not None and not (b2 == _EPS and s2 is None):
-                            raise self.unsupported("an end anchor ($ or \\Z) not at the end of the pattern", self._anchor_pos(node))
+                            # strict text end followed by something: only its empty reading survives
+                            if e1 != "Z" or s2 is not None or _contains(b2, _SPECIAL):
+                                raise self.unsupported(
+                                    "an end anchor ($ or \\Z) not at the end of the pattern", self._anchor_pos(node)
+                                )
+                            if not _nullable(b2):
+                                continue
+                            b2 = _EPS
                         new.append((_meet_start(s1, s2), _seq((b1, b2)), _meet_end(e1, e2)))
                         if len(new) > _MAX_BRANCHES:
                             raise self.unsupported("anchors inside many alternatives", None)
                 acc = new
             return acc
-        pos = self._anchor_pos(node)
-        raise self.unsupported("an anchor inside a repetition or lookaround", pos)
+        # anchors inside a repetition: zero-width assertions, lowered like lookarounds
+        return [(None, self.anchors_to_looks(node), None)]
+
+    def anchors_to_looks(self, node):
+        if isinstance(node, _Anchor):
+            return _Look(node.kind in _START_KINDS, False, node, node.pos)
+        if isinstance(node, ir.Seq):
+            return _seq(self.anchors_to_looks(x) for x in node.items)
+        if isinstance(node, ir.Alt):
+            return _alt(self.anchors_to_looks(x) for x in node.items)
+        if isinstance(node, ir.Repeat):
+            return ir.Repeat(self.anchors_to_looks(node.item), node.min, node.max)
+        if isinstance(node, _Rep):
+            return _Rep(self.anchors_to_looks(node.item), node.min, node.max, node.mode, node.pos)
+        return node
 
     @staticmethod
     def _anchor_pos(node) -> int | None:
@@ -1074,7 +1135,7 @@ class _Lowering:
         In token context with ``lazy_stop``, lazy quantifiers get shortest-match (stop) semantics."""
         if not _contains(node, (_Rep, _Look)):
             return node
-        end_only = follow == ((), True)
+        end_only = follow == _END
         if isinstance(node, ir.Seq):
             items = list(node.items)
             if token and lazy_stop and end_only:
@@ -1090,10 +1151,10 @@ class _Lowering:
         if isinstance(node, ir.Alt):
             return _alt(self.quant(x, follow, token, lazy_stop) for x in node.items)
         if isinstance(node, ir.Repeat):
-            inner = follow if node.max == 1 else (dfa.r_or(_first(node.item), follow[0]), follow[1])
+            inner = follow if node.max == 1 else self.follow_before(node, follow)
             return dfa.mk_rep(self.quant(node.item, inner, token, lazy_stop), node.min, node.max)
         if isinstance(node, _Look):
-            return _Look(node.behind, node.negate, self.quant(node.item, ((), True), False, False), node.pos)
+            return _Look(node.behind, node.negate, self.quant(node.item, _END, False, False), node.pos)
         if isinstance(node, _Rep):
             if node.mode == "lazy":
                 if token and lazy_stop:
@@ -1103,14 +1164,15 @@ class _Lowering:
                         "a lazy quantifier in a lexer terminal outside the terminal's top-level sequence",
                         node.pos,
                     )
-                inner = follow if node.max == 1 else (dfa.r_or(_first(node.item), follow[0]), follow[1])
+                inner = follow if node.max == 1 else self.follow_before(node, follow)
                 return dfa.mk_rep(self.quant(node.item, inner, token, lazy_stop), node.min, node.max)
             # possessive: same language as greedy when what follows cannot start like the item
-            item = self.quant(node.item, ((), True), token, lazy_stop)
+            item = self.quant(node.item, _END, token, lazy_stop)
             # (an unambiguous item whose first characters cannot start the continuation: the greedy
             # match never needs to give an iteration back)
             ok = node.min == node.max or (
-                not dfa.r_and(_first(item), follow[0])
+                not follow[2]
+                and not dfa.r_and(_first(item), follow[0])
                 and not _contains(item, _SPECIAL)
                 and (isinstance(item, ir.Chars) or dfa.is_prefix_code(item))
             )
@@ -1123,10 +1185,13 @@ class _Lowering:
 
     @staticmethod
     def follow_before(x, f):
+        """Follow information of the position before ``x``: (first characters, may end, a zero-width
+        assertion may come first)."""
         fx = _first(x)
+        looks = _contains(x, _Look)
         if _nullable(x):
-            return dfa.r_or(fx, f[0]), f[1]
-        return fx, False
+            return dfa.r_or(fx, f[0]), f[1], f[2] or looks
+        return fx, False, looks
 
     def lazy_seq(self, items: list, k: int):
         """Shortest-match semantics of ``H X*? T1 R`` at the end of a token: the lazy repetition stops at
@@ -1140,14 +1205,14 @@ class _Lowering:
         operand_items = items[:j]
         rest = items[j:]
         lazy = items[k]
-        body = self.quant(lazy.item, ((), True), False, False)
+        body = self.quant(lazy.item, _END, False, False)
         if _contains(body, _SPECIAL) or not dfa.is_prefix_code(body):
             raise self.unsupported(
                 "a lazy quantifier in a lexer terminal whose repeated item is ambiguous (one of its "
                 "matches is a proper prefix of another, so Python's backtracking order decides the token)",
                 lazy.pos,
             )
-        operand = self.quant(_seq(operand_items), (_first(_seq(rest)), True), False, False)
+        operand = self.quant(_seq(operand_items), (_first(_seq(rest)), True, False), False, False)
         return _seq([_MinPF(operand), *rest])
 
     # ----------------------------------------------------------------------------- pass B: lookarounds
@@ -1181,9 +1246,12 @@ class _Lowering:
                 rest += _min_len(items[i])
             return _seq(reversed(out))
         look = items[k]
-        if _contains(look.item, (_Look, _Anchor)):
-            raise self.unsupported("a nested lookaround or an anchor inside a lookaround", look.pos)
+        if _contains(look.item, _Look):
+            raise self.unsupported("a nested lookaround", look.pos)
         what = "lookbehind" if look.behind else "lookahead"
+        anchored = _contains(look.item, _Anchor)
+        if anchored and look.behind:
+            raise self.unsupported("an anchor inside a lookbehind", look.pos)
         tail_items = items[k + 1 :]
         tail = _seq(tail_items)
         tail_min = _min_len(tail)
@@ -1199,22 +1267,44 @@ class _Lowering:
         head_r = self.looks(_seq(items[:k]), lb, False, whole, tail_min + after)
         tail_r = self.looks_seq(tail_items, False, rb, whole, after)
         x_max = _max_len(look.item)
-        if rb or x_max <= tail_min:
+        if anchored:
+            if whole != "string":
+                raise self.unsupported("an anchor inside a lookahead in a lexer terminal", look.pos)
+            cond = self.anchored_lookahead_cond(look, lb and k == 0)
+        else:
             cond = _seq((look.item, dfa.ANYSTAR))
+        if rb or (not anchored and x_max <= tail_min):
             cond = dfa.mk_not(cond) if look.negate else cond
             return _seq((head_r, dfa.And((cond, tail_r))))
         if whole == "string" or (whole == "token" and x_max <= tail_min + after):
-            return _seq((head_r, dfa.LookAhead(look.item, look.negate), tail_r))
+            return _seq((head_r, dfa.LookAhead(cond, look.negate), tail_r))
         raise self.unsupported(f"a {what} that can inspect text after the match", look.pos)
+
+    def anchored_lookahead_cond(self, look: _Look, at_start: bool):
+        """``(?=X$)`` and the like: the rest of the string must match X up to the end. A start anchor in X
+        is only satisfiable when the lookahead sits at the start of the string (``at_start``)."""
+        lt = ir.Chars(((0x0A, 0x0A),)) if self.parser.py else ir.Chars(((0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)))
+        parts = []
+        for s, body, e in self.branches(look.item):
+            if s is not None and not at_start:
+                raise self.unsupported("a start anchor inside a lookahead that is not at the start", look.pos)
+            suffix = {
+                None: dfa.ANYSTAR,
+                "Z": _EPS,
+                "Zn": dfa.mk_rep(ir.Chars(((0x0A, 0x0A),)), 0, 1),
+                "L$": dfa.mk_rep(_seq((lt, dfa.ANYSTAR)), 0, 1),
+            }[e]
+            parts.append(_seq((body, suffix)))
+        return _alt(parts) if parts else ir.NOTHING
 
     # ----------------------------------------------------------------------- pass C: materialize via DFA
     def materialize(self, node):
         if not _contains(node, (_MinPF, dfa.And, dfa.Not)):
             return node
         if isinstance(node, _MinPF):
-            return dfa.to_plain_regex(self.strip(node.item), shortest=True, what=f"regex {self.parser.p!r}")
+            return dfa.to_plain_regex(self.strip(node.item), shortest=True, what=f"regex {self.parser.p!r}", max_work=_MAX_DFA_WORK)
         if isinstance(node, (dfa.And, dfa.Not)):
-            return dfa.to_plain_regex(self.strip(node), what=f"regex {self.parser.p!r}")
+            return dfa.to_plain_regex(self.strip(node), what=f"regex {self.parser.p!r}", max_work=_MAX_DFA_WORK)
         if isinstance(node, ir.Seq):
             return _seq(self.materialize(x) for x in node.items)
         if isinstance(node, ir.Alt):
@@ -1226,7 +1316,7 @@ class _Lowering:
     def whole(self, node):
         """Materialize a complete-string regex; DFA-native lookaheads need the whole regex at once."""
         if _contains(node, dfa.LookAhead):
-            return dfa.to_plain_regex(self.strip(node), what=f"regex {self.parser.p!r}")
+            return dfa.to_plain_regex(self.strip(node), what=f"regex {self.parser.p!r}", max_work=_MAX_DFA_WORK)
         return self.materialize(node)
 
     def strip(self, node):
@@ -1284,7 +1374,7 @@ class ParsedRegex:
             for b in self.branches:
                 body = b.body
                 if not self._simple(body):
-                    body = low.quant(body, ((), True), token=False, lazy_stop=False)
+                    body = low.quant(body, _END, token=False, lazy_stop=False)
                     body = low.whole(low.looks(body, True, True, "string"))
                 parts.append(body)
             self._cache["full"] = _alt(parts) if parts else ir.NOTHING
@@ -1300,7 +1390,7 @@ class ParsedRegex:
             for b in self.branches:
                 body = b.body
                 if not self._simple(body):
-                    body = low.quant(body, ((), True), token=False, lazy_stop=False)
+                    body = low.quant(body, _END, token=False, lazy_stop=False)
                 start = b.start
                 end = b.end
                 pre = {
@@ -1336,7 +1426,7 @@ class ParsedRegex:
             low = self._low
             body = _alt([b.body for b in self.branches])
             if not self._simple(body):
-                body = low.quant(body, ((), True), token=True, lazy_stop=True)
+                body = low.quant(body, _END, token=True, lazy_stop=True)
                 body = low.whole(low.looks(body, False, False, "token"))
             self._cache["token"] = body
         return self._cache["token"]

@@ -154,6 +154,20 @@ def test_anchoring_info():
     assert fullmatch(p.search_regex(), "xxabcx") and not fullmatch(p.fullmatch_regex(), "xxabcx")
 
 
+def test_anchors_inside_the_pattern():
+    """Anchors away from the edges are zero-width assertions (exact, or refused)."""
+    assert parse_regex("a^b", flavor="python") == ir.NOTHING  # can never match
+    p = analyze_regex("^$[a-z]*$")  # ECMA: `$` then a nullable tail = the empty string only
+    assert fullmatch(p.search_regex(), "") and not fullmatch(p.search_regex(), "a")
+    p = analyze_regex(r"^([^,]+(,|$)){3,}$")
+    for s, ok in [("a,b,c", True), ("a,b", False), ("a,b,c,", True), ("a,,b", False), ("ab,c,d,e", True)]:
+        assert fullmatch(p.search_regex(), s) == ok, s
+    p = analyze_regex(r"^(?!\s*$).+")  # anchor inside a lookahead
+    assert fullmatch(p.search_regex(), " a") and not fullmatch(p.search_regex(), "  ")
+    p = analyze_regex(r"^(?!.*\/)^(.*[^.]+.*)$")
+    assert fullmatch(p.search_regex(), "ab.c") and not fullmatch(p.search_regex(), "a/b")
+
+
 def test_search_end_anchor_flavors():
     """ECMA `$` is the strict end; Python `$` also matches before a final newline."""
     assert not fullmatch(analyze_regex("a$", flavor="ecma").search_regex(), "a\n")
@@ -241,7 +255,7 @@ def test_no_surrogates_in_char_sets():
         (r"(a)?(?(1)b|c)", "conditional"), (r"(a|\((?R)\))", "recursion"), (r"(?1)", "recursion"),
         (r"(?|(a)|(b))", "branch-reset"), (r"\p{Script=Greek}", "property"), (r"\p{Alphabetic}", "property"),
         (r"[\p{L}&&[^\p{Lu}]]", "set operation"), (r"[\w--\d]", "set operation"), (r"[[:alpha:]]", "POSIX"),
-        (r"a^b", "anchor"), (r"a$b", "anchor"), (r"(^a)*", "anchor"), (r"(?L)a", "locale"),
+        (r"(?m)a^b", "anchor"), (r"a$b", "anchor"), (r"(^a)*", "anchor"), (r"(?L)a", "locale"),
         (r"(?:a|ab)++b", "possessive"), (r"(?:ab)*+a", "possessive"), (r"\Gx", "\\G"),
         (r"^(?:(?<!a)b|a)*$", "lookbehind"), (r"(?=(?=a))a", "nested"),
     ],
@@ -336,3 +350,59 @@ def test_genlm_pattern_dataset():
     print("\nregex dataset:", dict(counts))
     print("top unsupported reasons:", reasons.most_common(8))
     assert counts["python", "ok"] >= 90
+
+
+# ------------------------------------------------------------------------------------- random patterns
+def _random_pattern(rng: random.Random, depth: int = 0) -> str:
+    r = rng.random()
+    if depth > 3 or r < 0.35:
+        return rng.choice(["a", "b", "c", ".", "[ab]", "[^a]", r"\d", r"\w", r"\s", "x", "[a-c]", "(?i:A)", r"\W", ""])
+    if r < 0.55:
+        return _random_pattern(rng, depth + 1) + _random_pattern(rng, depth + 1)
+    if r < 0.65:
+        return "(" + _random_pattern(rng, depth + 1) + "|" + _random_pattern(rng, depth + 1) + ")"
+    if r < 0.85:
+        q = rng.choice(["*", "+", "?", "{2}", "{1,2}", "{0,}", "*?", "+?", "??", "{1,3}?", "*+", "++"])
+        return "(?:" + _random_pattern(rng, depth + 1) + ")" + q
+    if r < 0.95:
+        body = rng.choice(["a", "b", "ab", "[ab]", "a|b", ".", "a$", ".*$", "b|$", r"\d*$"])
+        return rng.choice(["(?=", "(?!", "(?<=", "(?<!"]) + body + ")"
+    return rng.choice(["^", "$"])
+
+
+def test_random_patterns_against_re():
+    """Random patterns (lookarounds, lazy/possessive, anchors anywhere): we agree with re.fullmatch and
+    re.search, or refuse with UnsupportedFeatureError; never another exception."""
+    rng = random.Random(11)
+    supported = 0
+    for _ in range(400):
+        pattern = _random_pattern(rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                cre = re.compile(pattern)
+            except re.error:
+                continue
+        try:
+            parsed = analyze_regex(pattern, flavor="python")
+            full, search = parsed.fullmatch_regex(), parsed.search_regex()
+        except UnsupportedFeatureError:
+            continue
+        supported += 1
+        for _ in range(25):
+            s = "".join(rng.choice("abcx1 \n") for _ in range(rng.randint(0, 6)))
+            assert bool(cre.fullmatch(s)) == fullmatch(full, s), (pattern, s)
+            assert bool(cre.search(s)) == fullmatch(search, s), (pattern, s)
+    assert supported > 250
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab()[]{}|*+?^$\\.-,:=!<>PpdwsbuxK0129iaA{}#")), max_size=14),
+       st.sampled_from(["python", "ecma"]))
+def test_arbitrary_pattern_text_never_crashes(pattern, flavor):
+    try:
+        parsed = analyze_regex(pattern, flavor=flavor)
+        parsed.fullmatch_regex()
+        parsed.search_regex()
+    except (GrammarError, LimitExceededError):
+        pass

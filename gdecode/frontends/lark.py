@@ -17,7 +17,11 @@ We take its compiled result — terminal definitions (``PatternStr`` / ``Pattern
   an optional rule, so the language is kept.
 
 Not supported (UnsupportedFeatureError): ``%declare``d terminals that rules use (they come from a
-post-lexer, e.g. Python's ``_INDENT``/``_DEDENT``), and regex features listed in :mod:`gdecode.regex`.
+post-lexer, e.g. Python's ``_INDENT``/``_DEDENT``), terminals both ``%ignore``d and used in rules (Lark's
+lexers and its dynamic Earley lexer disagree on them), and the regex features listed in
+:mod:`gdecode.regex` (e.g. a lookahead past the end of the token, ``/[?](?![a-z])/``). Lark's own grammar
+errors (syntax, undefined symbols, missing imports, an unknown start rule, llguidance's empty ``""``
+literals) become GrammarError.
 """
 
 from __future__ import annotations
@@ -108,8 +112,8 @@ def lark_to_ir(text: str, *, start: str = "start", import_paths: Sequence[str] =
     searched by ``%import`` (the first one also anchors relative imports like ``%import .csv``)."""
     terminals, rules, ignore, declared = _load(text, start, import_paths)
 
-    used_terms = {s.name for r in rules for s in r.expansion if s.is_term}
-    missing = sorted(used_terms - {t.name for t in terminals})
+    used_terms = {str(s.name) for r in rules for s in r.expansion if s.is_term}
+    missing = sorted(used_terms - {str(t.name) for t in terminals})
     if missing:
         dec = [n for n in missing if n in declared]
         if dec:
@@ -121,32 +125,34 @@ def lark_to_ir(text: str, *, start: str = "start", import_paths: Sequence[str] =
 
     builder = ir.GrammarBuilder(start=start)
     ignore_set = set(ignore)
-    rule_names = {r.origin.name for r in rules}
+    rule_names = {str(r.origin.name) for r in rules}
     optional_terms: dict[str, str] = {}  # nullable terminal -> rule "T?" standing for it in rules
     for term in terminals:
-        if term.name in rule_names:
-            raise GrammarError(f"Lark name {term.name!r} is used both as a terminal and as a rule")
+        name = str(term.name)
+        if name in rule_names:
+            raise GrammarError(f"Lark name {name!r} is used both as a terminal and as a rule")
         regex = _terminal_regex(term)
-        ignored = term.name in ignore_set
+        ignored = name in ignore_set
+        if ignored and name in used_terms:
+            # Lark's lexer-based parsers drop it before the parser sees it (so those rules are dead), its
+            # dynamic Earley lexer does not: the intended language is unclear.
+            raise UnsupportedFeatureError(
+                f"Lark terminal {name} is both %ignore'd and used in rules (Lark's lexers drop it, "
+                "its dynamic Earley lexer keeps it, so the language is ambiguous)"
+            )
         if _nullable(regex):
             # Lark's lexers refuse zero-width terminals; keep the language with a non-empty terminal
             # and an optional in the rules.
             regex = dfa.to_plain_regex(dfa.mk_and((regex, dfa.mk_seq((dfa.ANY, dfa.ANYSTAR)))),
-                                       what=f"Lark terminal {term.name}")
+                                       what=f"Lark terminal {name}")
             if not ignored:
-                optional_terms[term.name] = f"{term.name}?"
-        if ignored and term.name in used_terms:
-            # Lark drops ignored tokens before the parser sees them, so rules using them are dead; keep
-            # the rule symbol as a separate, never-ignored copy only if it is also needed there.
-            builder.terminal(f"{term.name}~ignored", regex, ignore=True, priority=term.priority)
-            builder.terminal(term.name, ir.NOTHING, priority=term.priority)
-            continue
-        builder.terminal(term.name, regex, ignore=ignored, priority=term.priority)
+                optional_terms[name] = f"{name}?"
+        builder.terminal(name, regex, ignore=ignored, priority=term.priority)
 
     for name, opt in optional_terms.items():
         builder.rule(opt, [(), (name,)])
 
     for r in rules:
-        expansion = tuple(optional_terms.get(s.name, s.name) if s.is_term else s.name for s in r.expansion)
-        builder.rule(r.origin.name, [expansion])
+        expansion = tuple(optional_terms.get(str(s.name), str(s.name)) for s in r.expansion)
+        builder.rule(str(r.origin.name), [expansion])
     return builder.build()

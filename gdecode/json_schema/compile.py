@@ -1,0 +1,874 @@
+"""JSON Schema → Grammar IR.
+
+Lexemes: every JSON string (key or value) is one terminal whose regex includes the quotes, a number is one
+terminal, and ``{ } [ ] , :`` and ``true false null`` are literal terminals. Whitespace is an explicit
+optional terminal between tokens (never ``%ignore``), so the whitespace policy is exact and bounded.
+
+A schema node is compiled into one rule. Its applicators are first put in disjunctive normal form: each
+alternative is a list of *conjuncts* (the node's own keywords, the targets of ``$ref``, ``allOf`` members,
+one ``anyOf`` branch...), which :mod:`gdecode.json_schema.merge` intersects into one :class:`Plain`
+description per JSON type. Subschemas (property values, items) become rules of their own, memoized per
+subschema (or per set of subschemas for intersections), so recursive ``$ref`` becomes recursive rules.
+
+A schema whose alternatives are finite (``enum``/``const``) is compiled by enumerating the candidate values
+and keeping those the whole conjunction accepts, checked with ``jsonschema`` itself: exact whatever the
+other keywords are.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from fractions import Fraction
+from typing import Any
+
+from gdecode import _regex_dfa as dfa
+from gdecode import ir
+from gdecode.errors import GrammarError, LimitExceededError, SchemaError, UnsupportedFeatureError
+from gdecode.json_schema import formats, numbers, strings
+from gdecode.json_schema.merge import ALL_TYPES, ANNOTATIONS, Conjunct, Plain, merge, type_set
+from gdecode.json_schema.options import Options
+from gdecode.json_schema.resolve import Document
+
+_APPLICATORS = ("$ref", "allOf", "anyOf", "oneOf", "if", "then", "else", "not", "dependentRequired",
+                "dependentSchemas", "dependencies")
+_NEG_BOUND = {"minimum": "exclusiveMaximum", "maximum": "exclusiveMinimum", "exclusiveMinimum": "maximum",
+              "exclusiveMaximum": "minimum"}
+_COUNTS = {"minLength": ("string", "maxLength"), "maxLength": ("string", "minLength"), "minItems": ("array", "maxItems"),
+           "maxItems": ("array", "minItems"), "minProperties": ("object", "maxProperties"),
+           "maxProperties": ("object", "minProperties")}
+Part = tuple[Any, str, str]  # (schema, pointer, base URI)
+
+
+class _TooComplex(Exception):
+    def __init__(self, parts: list) -> None:
+        self.parts = parts
+
+
+class SchemaCompiler:
+    def __init__(self, root: Any, options: Options) -> None:
+        self.doc = Document(root)
+        self.opt = options
+        self.b = ir.GrammarBuilder(start="start")
+        self.warnings: list[str] = []
+        self.memo: dict[Any, str] = {}
+        self.lit_memo: dict[str, str] = {}
+        ws = options.whitespace_regex()
+        if ws is None:
+            self.ows = self.b.rule(self.b.fresh("ows"), [()])
+        else:
+            self.ows = self.b.rule(self.b.fresh("ows"), [(), (self.b.terminal("WS", ws),)])
+        t = self.b.anonymous_terminal
+        self.t_lbrace, self.t_rbrace = t(ir.literal("{"), "LBRACE"), t(ir.literal("}"), "RBRACE")
+        self.t_lbrack, self.t_rbrack = t(ir.literal("["), "LBRACK"), t(ir.literal("]"), "RBRACK")
+        self.comma = self.b.rule(self.b.fresh("comma"), [(self.ows, t(ir.literal(","), "COMMA"), self.ows)])
+        self.colon = self.b.rule(self.b.fresh("colon"), [(self.ows, t(ir.literal(":"), "COLON"), self.ows)])
+        self._any: str | None = None
+        self._synthetic: list = []  # schemas made here (negations): kept alive, rules are memoized by id
+
+    # ------------------------------------------------------------------------------------------ errors
+    def fail(self, keyword: str, ptr: str, detail: str = "") -> None:
+        """Report a keyword we cannot enforce exactly: an error, or a warning when lenient."""
+        msg = f"{keyword} at #{ptr}: " + (detail or "not supported") + " (not enforced exactly)"
+        if not self.opt.lenient:
+            raise UnsupportedFeatureError(msg)
+        self.warnings.append(msg)
+
+    def _check_budget(self) -> None:
+        if len(self.b.grammar.rules) > self.opt.max_rules:
+            raise LimitExceededError(f"JSON Schema grammar has more than {self.opt.max_rules} rules")
+
+    # ------------------------------------------------------------------------------------------ entry
+    def build(self) -> ir.Grammar:
+        root = self.doc.root
+        self.b.rule("start", [(self.node(root, "", self.doc.where(root)[1]),)])
+        return self.b.build()
+
+    # -------------------------------------------------------------------------------------- subschemas
+    def node(self, schema: Any, ptr: str, base: str) -> str:
+        """The rule of one subschema of the document."""
+        return self.conj(((schema, ptr, base),))
+
+    def conj(self, parts: tuple[Part, ...]) -> str:
+        """The rule of the intersection of subschemas."""
+        parts = tuple(p for p in parts if p[0] is not True and p[0] != {})
+        if any(p[0] is False for p in parts):
+            return self._nothing()
+        if not parts:
+            return self.any_value()
+        # a bare {"$ref": ...} shares the target's rule
+        if len(parts) == 1 and isinstance(parts[0][0], dict) and set(parts[0][0]) <= {"$ref", "$comment", "title",
+                                                                                     "description"}:
+            schema, ptr, base = parts[0]
+            if "$ref" in schema:
+                target = self.doc.resolve(schema["$ref"], base, ptr)
+                if target[0] is not schema:
+                    return self.conj((target,))
+        key = tuple(sorted({id(p[0]) for p in parts}))
+        name = self.memo.get(key)
+        if name is not None:
+            return name
+        name = self.b.fresh("s")
+        self.memo[key] = name
+        self._check_budget()
+        alternatives: list[list[Conjunct]] = [[]]
+        for schema, ptr, base in parts:
+            alternatives = self._product(alternatives, self.dnf(schema, ptr, base, 0), ptr)
+        bodies = []
+        for alt in alternatives:
+            plain = merge(alt, self)
+            if plain is None:
+                continue
+            sub = self.plain(plain, alt)
+            if sub is not None:
+                bodies.append((sub,))
+        self.b.rule(name, bodies)
+        return name
+
+    def _nothing(self) -> str:
+        return self.b.rule(self.b.fresh("nothing"), [])
+
+    def _product(self, a: list[list[Conjunct]], b: list[list[Conjunct]], ptr: str) -> list[list[Conjunct]]:
+        if len(a) * len(b) > self.opt.max_alternatives:
+            raise LimitExceededError(f"schema at #{ptr} expands to more than {self.opt.max_alternatives} "
+                                     f"alternatives (anyOf/oneOf combinations)")
+        return [x + y for x in a for y in b]
+
+    def dnf(self, schema: Any, ptr: str, base: str, depth: int) -> list[list[Conjunct]]:
+        """Alternatives (each a list of applicator-free conjuncts) whose union is the schema."""
+        if schema is True:
+            return [[]]
+        if schema is False:
+            return []
+        if not isinstance(schema, dict):
+            raise SchemaError(f"schema at #{ptr} is not an object or boolean")
+        if depth > 64:
+            raise UnsupportedFeatureError(f"$ref at #{ptr}: reference chain deeper than 64 without structure")
+        if self.doc.old_draft and "$ref" in schema:
+            schema = {"$ref": schema["$ref"]}  # drafts <= 7: $ref overrides its siblings
+        own = {k: v for k, v in schema.items() if k not in _APPLICATORS}
+        if "unevaluatedProperties" in own or "unevaluatedItems" in own:
+            own = _local_unevaluated(own, schema)
+        alts: list[list[Conjunct]] = [[Conjunct(own, ptr, base)]]
+        if "$ref" in schema:
+            target, tptr, tbase = self.doc.resolve(schema["$ref"], base, ptr)
+            alts = self._product(alts, self.dnf(target, tptr, tbase, depth + 1), ptr)
+        for i, sub in enumerate(schema.get("allOf", ())):
+            alts = self._product(alts, self.dnf(sub, f"{ptr}/allOf/{i}", self.doc.where(sub, "", base)[1], depth + 1),
+                                 ptr)
+        if "anyOf" in schema:
+            union: list[list[Conjunct]] = []
+            for i, sub in enumerate(schema["anyOf"]):
+                union += self.dnf(sub, f"{ptr}/anyOf/{i}", self.doc.where(sub, "", base)[1], depth + 1)
+            alts = self._product(alts, union, ptr)
+        if "oneOf" in schema:
+            branches = [self.dnf(sub, f"{ptr}/oneOf/{i}", self.doc.where(sub, "", base)[1], depth + 1)
+                        for i, sub in enumerate(schema["oneOf"])]
+            if not self._disjoint(alts, branches):
+                self.fail("oneOf", f"{ptr}/oneOf", "branches that are not provably disjoint")
+            alts = self._product(alts, [a for br in branches for a in br], ptr)
+        # dependencies: "k absent, or k present with its dependents", an exact union per key
+        deps: list[tuple[str, Any, str]] = []
+        if "dependencies" in schema and not self.doc.old_draft:
+            self.fail("dependencies", f"{ptr}/dependencies", "not a 2019-09/2020-12 keyword")
+        for kw in ("dependentRequired", "dependentSchemas", "dependencies"):
+            if kw == "dependencies" and not self.doc.old_draft:
+                continue
+            for k, v in schema.get(kw, {}).items():
+                deps.append((k, v, f"{ptr}/{kw}/{k.replace('~', '~0').replace('/', '~1')}"))
+        for k, v, dptr in deps:
+            absent = {"properties": {k: False}}
+            if isinstance(v, list):
+                present = [[Conjunct({"required": [*v, k]}, dptr, base)]]
+            else:
+                present = self._product([[Conjunct({"required": [k]}, dptr, base)]],
+                                        self.dnf(v, dptr, self.doc.where(v, "", base)[1], depth + 1), ptr)
+            self._synthetic.append(absent)
+            alts = self._product(alts, [[Conjunct(absent, dptr, base)]] + present, ptr)
+        if "not" in schema:
+            neg = self._negate(schema["not"])
+            if neg is None:
+                self.fail("not", f"{ptr}/not", "not of this schema")
+            else:
+                alts = self._product(alts, [[Conjunct(d, f"{ptr}/not", base)] for d in neg], ptr)
+        if "if" in schema and ("then" in schema or "else" in schema):
+            cond = schema["if"]
+            neg = self._negate(cond)
+            if neg is None:
+                self.fail("if", f"{ptr}/if", "if/then/else with this condition")
+            else:
+                then = self.dnf(schema.get("then", True), f"{ptr}/then", base, depth + 1)
+                other = self.dnf(schema.get("else", True), f"{ptr}/else", base, depth + 1)
+                branch = self._product(self.dnf(cond, f"{ptr}/if", base, depth + 1), then, ptr)
+                branch += self._product([[Conjunct(d, f"{ptr}/if", base)] for d in neg], other, ptr)
+                alts = self._product(alts, branch, ptr)
+        return alts
+
+    def _negate(self, schema: Any) -> list[dict] | None:
+        """Alternatives whose union is the complement of ``schema``, for schemas whose keywords can each be
+        negated exactly (a schema is the conjunction of its keywords, so ¬(A ∧ B) = ¬A ∨ ¬B). None if not."""
+        if schema is True:
+            return []
+        if schema is False:
+            return [{}]
+        if not isinstance(schema, dict):
+            return None
+        out: list[dict] = []
+        for kw, v in schema.items():
+            if kw in ANNOTATIONS:
+                continue
+            if kw == "type":
+                out.append({"not": {"type": v}})
+            # keywords of one type hold for every value of other types: their negation stays in that type
+            elif kw in _NEG_BOUND:
+                out.append({"type": "number", _NEG_BOUND[kw]: v})
+            elif kw in _COUNTS:
+                t, other = _COUNTS[kw]
+                if kw.startswith("min"):
+                    if v >= 1:
+                        out.append({"type": t, other: int(v) - 1})
+                else:
+                    out.append({"type": t, other: int(v) + 1})
+            elif kw == "required":
+                out += [{"type": "object", "properties": {k: False}} for k in v]
+            elif kw == "properties":
+                for k, sub in v.items():
+                    if sub is True or sub == {}:
+                        continue
+                    inner = {"not": sub}
+                    self._synthetic.append(inner)
+                    out.append({"type": "object", "required": [k], "properties": {k: inner}})
+            else:
+                return None
+        self._synthetic += out
+        return out
+
+    def _disjoint(self, context: list[list[Conjunct]], branches: list[list[list[Conjunct]]]) -> bool:
+        """oneOf branches are provably disjoint (so oneOf = anyOf): every pair of alternatives of two branches
+        has disjoint types, or one side is finite and none of its values validates against the other, or both
+        are objects requiring a property whose const/enum values differ (a discriminator)."""
+        ctx: set[str] = set()  # the types the node's other alternatives allow (union over alternatives)
+        for alt in context:
+            ctx |= _alt_types(alt)
+        for bi, bj in itertools.combinations(branches, 2):
+            for a in bi:
+                for b in bj:
+                    if not self._alts_disjoint(ctx, a, b):
+                        return False
+        return True
+
+    def _alts_disjoint(self, ctx: set[str], a: list[Conjunct], b: list[Conjunct]) -> bool:
+        common = ctx & _alt_types(a) & _alt_types(b)
+        if not common:
+            return True
+        for x, y in ((a, b), (b, a)):
+            values = _alt_finite(x)
+            # a conjunct's own keywords judge membership exactly unless unevaluated* lost their applicators
+            if values is not None and not any({"unevaluatedProperties", "unevaluatedItems"} & c.schema.keys()
+                                              for c in y):
+                try:
+                    if not any(all(self.doc.is_valid(v, c.schema, c.base) for c in y) for v in values):
+                        return True
+                except Exception:  # noqa: BLE001 - cannot check: not provably disjoint
+                    pass
+        if common <= {"object"}:
+            da, db = _discriminators(a), _discriminators(b)
+            for k in da.keys() & db.keys():
+                if not (da[k] & db[k]):
+                    return True
+        return False
+
+    # ------------------------------------------------------------------------------------ plain schemas
+    def plain(self, p: Plain, conjuncts: list[Conjunct]) -> str | None:
+        if p.finite is not None:
+            return self._finite(p.finite, conjuncts)
+        alts: list[tuple[str, ...]] = []
+        t = p.types
+        if "null" in t:
+            alts.append((self._lit_terminal("null"),))
+        if "boolean" in t:
+            alts += [(self._lit_terminal("true"),), (self._lit_terminal("false"),)]
+        if "integer" in t or "fraction" in t:
+            r = self._number(p, t)
+            if r is not None:
+                alts.append((r,))
+        if "string" in t:
+            alts.append((self._string(p),))
+        if "array" in t:
+            alts.append((self._array(p),))
+        if "object" in t:
+            alts.append((self._object(p),))
+        if not alts:
+            return None
+        return self.b.rule(self.b.fresh("v"), alts)
+
+    def _lit_terminal(self, text: str) -> str:
+        return self.b.anonymous_terminal(ir.literal(text), "LIT")
+
+    # -------------------------------------------------------------------------------------------- enum
+    def _finite(self, candidates: list[Any], conjuncts: list[Conjunct]) -> str | None:
+        """Literals of the candidates every conjunct accepts. Conjuncts that are only enum/const/type are
+        checked here (by value, as JSON Schema compares); the others with jsonschema."""
+        checks = []
+        for c in conjuncts:
+            keys = set(c.schema) - ANNOTATIONS
+            if keys <= {"enum", "const", "type"}:
+                allowed = None
+                if "enum" in c.schema:
+                    allowed = {_canon(v) for v in c.schema["enum"]}
+                if "const" in c.schema:
+                    const = {_canon(c.schema["const"])}
+                    allowed = const if allowed is None else allowed & const
+                types = type_set(c.schema["type"]) if "type" in c.schema else None
+                checks.append(lambda v, a=allowed, t=types: (a is None or _canon(v) in a)
+                              and (t is None or _json_type(v) in t or (_json_type(v) == "integer" and "integer" in t)))
+            else:
+                try:
+                    checks.append(self.doc.validator_for(c.schema, c.base).is_valid)
+                except Exception as e:  # noqa: BLE001 - referencing errors etc.: fail closed
+                    raise UnsupportedFeatureError(f"enum at #{c.ptr}: cannot check candidates ({e})") from None
+        keep = []
+        for value in candidates:
+            try:
+                ok = all(check(value) for check in checks)
+            except Exception as e:  # noqa: BLE001
+                raise UnsupportedFeatureError(f"enum at #{conjuncts[0].ptr}: cannot check candidates ({e})") from None
+            if ok:
+                keep.append(value)
+        if not keep:
+            return None
+        return self.b.rule(self.b.fresh("enum"), [(self.literal(v),) for v in keep])
+
+    def literal(self, value: Any) -> str:
+        """The rule of one JSON value (canonical layout, whitespace per the policy)."""
+        key = json.dumps(value, sort_keys=False)
+        hit = self.lit_memo.get(key)
+        if hit is not None:
+            return hit
+        b = self.b
+        if value is None or isinstance(value, bool):
+            alts = [(self._lit_terminal(json.dumps(value)),)]
+        elif isinstance(value, (int, float)):
+            # JSON Schema compares numbers by value: 1 == 1.0
+            forms = {json.dumps(value)}
+            if isinstance(value, int):
+                forms.add(f"{value}.0")
+            elif value.is_integer() and abs(value) < 1e16:
+                forms |= {str(int(value)), f"{int(value)}.0"}
+            alts = [(b.anonymous_terminal(ir.literal(f), "NUM"),) for f in sorted(forms)]
+        elif isinstance(value, str):
+            alts = [(b.anonymous_terminal(strings.literal_string_lexeme(value), "STR"),)]
+        elif isinstance(value, list):
+            if not value:
+                alts = [(self.t_lbrack, self.ows, self.t_rbrack)]
+            else:
+                body: list[str] = [self.t_lbrack, self.ows]
+                for i, v in enumerate(value):
+                    if i:
+                        body.append(self.comma)
+                    body.append(self.literal(v))
+                alts = [tuple(body + [self.ows, self.t_rbrack])]
+        elif isinstance(value, dict):
+            if not value:
+                alts = [(self.t_lbrace, self.ows, self.t_rbrace)]
+            else:
+                body = [self.t_lbrace, self.ows]
+                for i, (k, v) in enumerate(value.items()):
+                    if i:
+                        body.append(self.comma)
+                    body += [b.anonymous_terminal(strings.literal_string_lexeme(k), "STR"), self.colon,
+                             self.literal(v)]
+                alts = [tuple(body + [self.ows, self.t_rbrace])]
+        else:
+            raise SchemaError(f"not a JSON value: {value!r}")
+        name = b.rule(b.fresh("lit"), alts)
+        self.lit_memo[key] = name
+        return name
+
+    # ------------------------------------------------------------------------------------------ numbers
+    def _number(self, p: Plain, types: set[str]) -> str | None:
+        lo, hi = None, None
+        for kw, value, _ptr in p.bounds:
+            v = Fraction(value)
+            if kw == "minimum":
+                b_lo = math.ceil(v)
+            elif kw == "exclusiveMinimum":
+                b_lo = math.floor(v) + 1
+            elif kw == "maximum":
+                b_hi = math.floor(v)
+            else:
+                b_hi = math.ceil(v) - 1
+            if kw in ("minimum", "exclusiveMinimum"):
+                lo = b_lo if lo is None else max(lo, b_lo)
+            else:
+                hi = b_hi if hi is None else min(hi, b_hi)
+        if "fraction" in types:
+            for _value, ptr in p.multiple_of:
+                self.fail("multipleOf", f"{ptr}/multipleOf", "multipleOf on numbers")
+            if "integer" not in types:
+                self.fail("not", p.ptr, "numbers excluding integers")
+            if not p.bounds:
+                return self.b.anonymous_terminal(numbers.NUMBER, "NUMBER")
+            low: tuple[int, bool] | None = None
+            high: tuple[int, bool] | None = None
+            for kw, value, ptr in p.bounds:
+                v = Fraction(value)
+                if v.denominator != 1:
+                    self.fail(kw, f"{ptr}/{kw}", "a non-integer bound on numbers")
+                    continue
+                bound = (int(v), not kw.startswith("exclusive"))
+                if kw in ("minimum", "exclusiveMinimum"):
+                    if low is None or bound[0] > low[0] or (bound[0] == low[0] and not bound[1]):
+                        low = bound
+                elif high is None or bound[0] < high[0] or (bound[0] == high[0] and not bound[1]):
+                    high = bound
+            # Exact for plain decimals; exponent notation is not generated for bounded numbers.
+            regex = numbers.decimal_range_regex(low, high)
+            return None if regex == ir.NOTHING else self.b.anonymous_terminal(regex, "NUMBER")
+        for value, ptr in p.multiple_of:
+            if value != 1:
+                self.fail("multipleOf", f"{ptr}/multipleOf", "multipleOf other than 1")
+        if lo is not None and hi is not None and lo > hi:
+            return None
+        return self.b.anonymous_terminal(numbers.integer_range_regex(lo, hi), "INT")
+
+    # ------------------------------------------------------------------------------------------ strings
+    def _string(self, p: Plain) -> str:
+        try:
+            decoded = self._string_regex(p, product_fallback=True)
+        except _TooComplex as e:
+            return self._string_by_chars(e.parts, p.ptr)
+        return self.b.anonymous_terminal(strings.string_lexeme(decoded), "STR")
+
+    def _string_by_chars(self, parts: list[ir.Regex], ptr: str) -> str:
+        """A string whose constraints have no small plain regex: the automaton of their intersection
+        becomes right-linear rules over one-character lexemes (JSON character encodings form a prefix code,
+        so longest match splits the string into characters). Exact; masks cost one parse step per character."""
+        b = self.b
+        try:
+            d = dfa.build_dfa(dfa.mk_and(parts), max_states=20_000, what=f"string constraints at #{ptr}")
+        except UnsupportedFeatureError as e:
+            self.fail("pattern", ptr, str(e))
+            return b.anonymous_terminal(strings.ANY_STRING, "STR")
+        names = [b.fresh("chars") for _ in d.edges]
+        for s_idx, edges in enumerate(d.edges):
+            alts: list[tuple[str, ...]] = [()] if s_idx in d.accepting else []
+            for ranges, target in edges:
+                term = b.anonymous_terminal(strings.encode_chars(tuple(ranges)), "CHAR")
+                alts.append((term, names[target]))
+            b.rule(names[s_idx], alts)
+        quote = b.anonymous_terminal(strings.QUOTE, "QUOTE")
+        return b.rule(b.fresh("string"), [(quote, names[0], quote)])
+
+    def _string_regex(self, p: Plain, product_fallback: bool = False) -> ir.Regex:
+        """The decoded-string regex of a Plain's string keywords."""
+        if p.max_length is not None and p.min_length > p.max_length:
+            return ir.NOTHING
+        parts: list[ir.Regex] = []
+        limit = self.opt.max_string_length
+        if p.max_length is not None and p.max_length > limit or p.min_length > limit:
+            raise LimitExceededError(f"minLength/maxLength at #{p.ptr} above {limit} (max_string_length)")
+        for pattern, ptr in p.patterns:
+            r = self._search_regex(pattern, f"{ptr}/pattern")
+            if r is not None:
+                parts.append(r)
+        for name, ptr in p.formats:
+            if formats.is_supported(name):
+                parts.append(formats.format_regex(name))
+            else:
+                self.fail("format", f"{ptr}/format", f"format {name!r}")
+        if p.min_length or p.max_length is not None:
+            # length bounds folded into a pattern when its shape allows it (no automaton product needed)
+            folded = [_with_length(r, p.min_length, p.max_length) for r in parts]
+            hit = next((i for i, r in enumerate(folded) if r is not None), None)
+            if hit is not None:
+                parts[hit] = folded[hit]
+            else:
+                parts.append(dfa.mk_rep(strings.ANY, p.min_length, p.max_length))
+        out = self._intersect(parts, p.ptr, "string constraints", product_fallback)
+        return ir.NOTHING if out is None else out
+
+    def _search_regex(self, pattern: str, ptr: str) -> ir.Regex | None:
+        """JSON Schema ``pattern`` semantics (unanchored search, ECMA-262); None if unsupported (lenient)."""
+        from gdecode.regex import analyze_regex
+
+        try:
+            return analyze_regex(pattern, flavor="ecma").search_regex()
+        except UnsupportedFeatureError as e:
+            self.fail("pattern", ptr, str(e))
+        except GrammarError as e:
+            raise SchemaError(f"pattern at #{ptr}: {e}") from None
+        return None
+
+    def _intersect(self, parts: list[ir.Regex], ptr: str, what: str, product_fallback: bool = False
+                   ) -> ir.Regex | None:
+        """Plain regex of the intersection (None when empty). Too complex: _TooComplex when the caller has a
+        fallback, else an unsupported feature."""
+        if not parts:
+            return strings.ANYSTAR
+        if len(parts) == 1 and not isinstance(parts[0], (dfa.And, dfa.Not)):
+            return None if parts[0] == ir.NOTHING else parts[0]
+        try:
+            out = dfa.to_plain_regex(dfa.mk_and(parts), what=f"{what} at #{ptr}")
+        except UnsupportedFeatureError as e:
+            if product_fallback:
+                raise _TooComplex(parts) from None
+            self.fail(what.split("/")[0].split(" ")[0], ptr, str(e))
+            return parts[0]
+        return None if out == ir.NOTHING else out
+
+    def _matches(self, text: str, regex: ir.Regex) -> bool:
+        lit = ir.literal(text) if text else ir.EPSILON
+        return bool(dfa.build_dfa(dfa.mk_and((lit, regex)), what="property name check").accepting)
+
+    def _names_regex(self, part: Part) -> ir.Regex:
+        """Decoded regex of the strings a ``propertyNames`` subschema accepts."""
+        schema, ptr, base = part
+        alts: list[ir.Regex] = []
+        for alt in self.dnf(schema, ptr, base, 0):
+            q = merge(alt, self)
+            if q is None:
+                continue
+            if q.finite is not None:
+                for v in q.finite:
+                    if isinstance(v, str) and all(self.doc.is_valid(v, c.schema, c.base) for c in alt):
+                        alts.append(ir.literal(v) if v else ir.EPSILON)
+            elif "string" in q.types:
+                alts.append(self._string_regex(q))
+        if not alts:
+            return ir.NOTHING
+        return alts[0] if len(alts) == 1 else ir.Alt(tuple(alts))
+
+    # ------------------------------------------------------------------------------------------- arrays
+    def _array(self, p: Plain) -> str:
+        b = self.b
+        if p.contains:
+            contains = [c for c in p.contains if c[1] > 0 or c[2] is not None]
+            if not contains:
+                p.contains = []
+            elif len(contains) == 1 and contains[0][2] is None and not p.prefix_items and p.min_items == 0 \
+                    and p.max_items is None and contains[0][1] <= 64:
+                return self._array_contains(p, contains[0][0], contains[0][1])
+            else:
+                c = contains[0]
+                self.fail("contains", f"{c[3]}/contains", "contains with maxContains, prefixItems, minItems/maxItems "
+                          "or several contains")
+        lo, hi = p.min_items, p.max_items
+        prefix = [self.conj(parts) for parts in p.prefix_items]
+        item = None if p.items is False else self.conj(p.items)
+        n = len(prefix)
+        if hi is not None and hi < n:
+            prefix, n = prefix[:hi], hi
+            item = None
+        name = b.fresh("array")
+        if hi is not None and lo > hi:
+            return b.rule(name, [])
+
+        # rest[j]: what may follow once j >= 1 elements were written (each further element after a comma)
+        lo_t = max(0, lo - n)
+        hi_t = None if hi is None else hi - n
+        if item is None:
+            tail = b.rule(b.fresh("tail"), [()] if lo_t == 0 else [])
+        else:
+            tail = b.repeat((self.comma, item), lo_t, hi_t, hint="items")
+        rest = {n: tail}
+        for j in range(n - 1, 0, -1):
+            alts = [(self.comma, prefix[j], rest[j + 1])]
+            if j >= lo:
+                alts.append(())
+            rest[j] = b.rule(b.fresh("rest"), alts)
+        first: list[tuple[str, ...]] = []
+        if n >= 1:
+            first.append((prefix[0], rest[1] if n > 1 else rest[1]))
+        elif item is not None and (hi is None or hi >= 1):
+            more = b.repeat((self.comma, item), max(lo - 1, 0), None if hi is None else hi - 1, hint="items")
+            first.append((item, more))
+        alts = [(self.t_lbrack, self.ows, f, self.ows, self.t_rbrack) for f in
+                (b.rule(b.fresh("elems"), first),)] if first else []
+        if lo == 0:
+            alts.append((self.t_lbrack, self.ows, self.t_rbrack))
+        return b.rule(name, alts)
+
+    def _array_contains(self, p: Plain, contains: Part, k: int) -> str:
+        """Arrays with at least ``k`` elements matching ``contains`` (every element matching ``items``)."""
+        b = self.b
+        items = () if p.items is False else p.items
+        item = self._nothing() if p.items is False else self.conj(items)
+        match = self._nothing() if p.items is False else self.conj(items + (contains,))
+        need = [b.rule(b.fresh("cont"), [()])]
+        need[0] = b.repeat((self.comma, item), 0, None, hint="cont")
+        for j in range(1, k + 1):  # need[j]: after some elements, j more matches required
+            r = b.fresh("cont")
+            b.rule(r, [(self.comma, item, r), (self.comma, match, need[j - 1])])
+            need.append(r)
+        first = b.rule(b.fresh("cont"), [(match, need[k - 1]), (item, need[k])])
+        return b.rule(b.fresh("array"), [(self.t_lbrack, self.ows, first, self.ows, self.t_rbrack)])
+
+    # ------------------------------------------------------------------------------------------ objects
+    def _object(self, p: Plain) -> str:
+        b = self.b
+        conjs = p.object_conjuncts
+        pats = []  # (search regex, value part, conjunct index)
+        for i, (_props, patterns, _add) in enumerate(conjs):
+            for pat, pptr, part in patterns:
+                r = self._search_regex(pat, pptr)
+                if r is not None:
+                    pats.append((r, part, i))
+        if len(pats) > 4:
+            self.fail("patternProperties", p.ptr, "more than 4 patterns in one object")
+            pats = []
+        name_regs = [self._names_regex(part) for part in p.property_names]
+        names = []
+        for k in p.names:
+            if all(self._matches(k, r) for r in name_regs):
+                names.append(k)
+            elif k in p.required:
+                return self._nothing()
+
+        def value_parts(k: str) -> tuple:
+            parts: list = []
+            for i, (props, _patterns, add) in enumerate(conjs):
+                hit = [part for (r, part, j) in pats if j == i and self._matches(k, r)]
+                if k in props:
+                    parts.append(props[k])
+                parts += hit
+                if k not in props and not hit and add is not None:
+                    parts.append(add)
+            return tuple(parts)
+
+        # keys not listed: one class per set of patterns they match
+        members = []
+        for mask in range(1 << len(pats)):
+            val: list = []
+            for i, (_props, _patterns, add) in enumerate(conjs):
+                mine = [part for idx, (_r, part, j) in enumerate(pats) if j == i and mask >> idx & 1]
+                if mine:
+                    val += mine
+                elif add is not None:
+                    val.append(add)
+            if any(v[0] is False for v in val):
+                continue
+            key_parts = [strings.not_in_regex(p.names) if p.names else strings.ANYSTAR] + name_regs + \
+                [r if mask >> idx & 1 else dfa.mk_not(r) for idx, (r, _part, _j) in enumerate(pats)]
+            key = self._intersect(key_parts, p.ptr, "patternProperties/propertyNames")
+            if key is None:
+                continue
+            term = b.anonymous_terminal(strings.string_lexeme(key), "STR")
+            members.append((term, self.colon, self.conj(tuple(val))))
+        extra_member = b.rule(b.fresh("member"), members) if members else None
+        slots: list[tuple[str, str]] = []
+        n_listed_max = 0
+        for k in names:
+            value = self.conj(value_parts(k))
+            if extra_member is not None:
+                slots.append(("star", extra_member))
+            key = b.anonymous_terminal(strings.literal_string_lexeme(k), "STR")
+            member = b.rule(b.fresh("member"), [(key, self.colon, value)])
+            slots.append(("req" if k in p.required else "opt", member))
+            n_listed_max += 1
+        if extra_member is not None:
+            slots.append(("star", extra_member))
+        # minProperties/maxProperties: count members along the chain. Duplicate extra keys count twice, which
+        # can only reject (maxProperties), so minProperties is counted only when no extra key is possible.
+        lo, hi = p.min_properties, p.max_properties
+        need_min = lo > len(p.required)
+        if need_min and extra_member is not None:
+            self.fail("minProperties", f"{p.ptr}/minProperties", "minProperties above the required count with "
+                      "additional properties allowed")
+            need_min = False
+        need_max = hi is not None and (extra_member is not None or len(names) > hi)
+        cap = hi if need_max else (lo if need_min else 0)
+        m = len(slots)
+        if (m + 1) * (cap + 1) > 50_000:
+            raise LimitExceededError(f"minProperties/maxProperties at #{p.ptr}: too many counting states")
+
+        def inc(c: int) -> int | None:
+            if need_max:
+                return c + 1 if c + 1 <= cap else None
+            return min(c + 1, cap)
+
+        after = {(i, c): b.fresh("obj") for i in range(m + 1) for c in range(cap + 1)}  # something written
+        first = {i: b.fresh("obj") for i in range(m + 1)}  # nothing written yet; at least one member follows
+        for c in range(cap + 1):
+            b.rule(after[(m, c)], [()] if not need_min or c >= lo else [])
+        b.rule(first[m], [])
+        for i in range(m - 1, -1, -1):
+            kind, member = slots[i]
+            for c in range(cap, -1, -1):
+                n = inc(c)
+                alts = [] if kind == "req" else [(after[(i + 1, c)],)]
+                if n is not None:
+                    alts.append((self.comma, member, after[(i if kind == "star" else i + 1, n)]))
+                b.rule(after[(i, c)], alts)
+            n = inc(0)
+            alts = [] if kind == "req" else [(first[i + 1],)]
+            if n is not None:
+                alts.append((member, after[(i if kind == "star" else i + 1, n)]))
+            b.rule(first[i], alts)
+        alts = [(self.t_lbrace, self.ows, first[0], self.ows, self.t_rbrace)]
+        if not p.required and not (need_min and lo > 0):
+            alts.append((self.t_lbrace, self.ows, self.t_rbrace))
+        return b.rule(b.fresh("object"), alts)
+
+    # ------------------------------------------------------------------------------------- any value
+    def any_value(self) -> str:
+        if self._any is not None:
+            return self._any
+        b = self.b
+        value = self._any = b.fresh("any")
+        s = b.anonymous_terminal(strings.ANY_STRING, "STR")
+        member = b.rule(b.fresh("anymember"), [(s, self.colon, value)])
+        members = b.fresh("anymembers")
+        b.rule(members, [(member,), (members, self.comma, member)])
+        elems = b.fresh("anyelems")
+        b.rule(elems, [(value,), (elems, self.comma, value)])
+        obj = b.rule(b.fresh("anyobj"), [(self.t_lbrace, self.ows, self.t_rbrace),
+                                           (self.t_lbrace, self.ows, members, self.ows, self.t_rbrace)])
+        arr = b.rule(b.fresh("anyarr"), [(self.t_lbrack, self.ows, self.t_rbrack),
+                                           (self.t_lbrack, self.ows, elems, self.ows, self.t_rbrack)])
+        b.rule(value, [(obj,), (arr,), (s,), (b.anonymous_terminal(numbers.NUMBER, "NUMBER"),),
+                       (self._lit_terminal("true"),), (self._lit_terminal("false"),), (self._lit_terminal("null"),)])
+        return value
+
+
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer()):
+        return "integer"
+    if isinstance(v, float):
+        return "fraction"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+_IN_PLACE = ("$ref", "$dynamicRef", "allOf", "anyOf", "oneOf", "not", "if", "dependentSchemas")
+
+
+def _local_unevaluated(own: dict, schema: dict) -> dict:
+    """Without in-place applicators, ``unevaluatedProperties``/``unevaluatedItems`` only see this schema's own
+    keywords, so they are ``additionalProperties``/``items`` (or nothing, when those are present). With
+    applicators they are left in place, and merging reports them as unsupported."""
+    if any(k in schema for k in _IN_PLACE):
+        return own
+    own = dict(own)
+    if "unevaluatedProperties" in own:
+        u = own.pop("unevaluatedProperties")
+        if "additionalProperties" not in own:
+            own["additionalProperties"] = u
+    if "unevaluatedItems" in own and "contains" not in own:
+        u = own.pop("unevaluatedItems")
+        if isinstance(own.get("items"), list):
+            own.setdefault("additionalItems", u)
+        elif "items" not in own:
+            own["items"] = u
+    return own
+
+
+def _canon(v: Any) -> str:
+    """Canonical text of a JSON value under JSON Schema equality (1 == 1.0, key order ignored)."""
+    def norm(x: Any) -> Any:
+        if isinstance(x, float) and x.is_integer():
+            return int(x)
+        if isinstance(x, list):
+            return [norm(y) for y in x]
+        if isinstance(x, dict):
+            return {k: norm(y) for k, y in x.items()}
+        return x
+    return json.dumps(norm(v), sort_keys=True)
+
+
+def _alt_types(alt: list[Conjunct]) -> set[str]:
+    t = set(ALL_TYPES)
+    for c in alt:
+        if "type" in c.schema:
+            t &= type_set(c.schema["type"])
+        if "const" in c.schema:
+            t &= {_json_type(c.schema["const"])}
+        if "enum" in c.schema:
+            t &= {_json_type(v) for v in c.schema["enum"]}
+    return t
+
+
+def _alt_finite(alt: list[Conjunct]) -> list | None:
+    for c in alt:
+        if "const" in c.schema:
+            return [c.schema["const"]]
+        if "enum" in c.schema:
+            return list(c.schema["enum"])
+    return None
+
+
+def _discriminators(alt: list[Conjunct]) -> dict[str, set[str]]:
+    """Required properties whose value is restricted to a const/enum, with the allowed values."""
+    required: set[str] = set()
+    for c in alt:
+        required |= set(c.schema.get("required", ()))
+    out: dict[str, set[str]] = {}
+    for c in alt:
+        for k, sub in c.schema.get("properties", {}).items():
+            if k in required and isinstance(sub, dict) and ("const" in sub or "enum" in sub):
+                vals = {_canon(v) for v in ([sub["const"]] if "const" in sub else sub["enum"])}
+                out[k] = out[k] & vals if k in out else vals
+    return out
+
+
+def _length_range(r: ir.Regex) -> tuple[int, int | None]:
+    if isinstance(r, (ir.Chars, ir.Bytes)):
+        return (1, 1)
+    if isinstance(r, ir.Seq):
+        lo, hi = 0, 0
+        for x in r.items:
+            a, b = _length_range(x)
+            lo += a
+            hi = None if hi is None or b is None else hi + b
+        return lo, hi
+    if isinstance(r, ir.Alt):
+        if not r.items:
+            return (0, 0)
+        ranges = [_length_range(x) for x in r.items]
+        his = [b for _a, b in ranges]
+        return min(a for a, _b in ranges), None if None in his else max(his)
+    if isinstance(r, ir.Repeat):
+        a, b = _length_range(r.item)
+        return a * r.min, None if r.max is None or b is None else b * r.max
+    return (0, None)
+
+
+def _with_length(r: ir.Regex, lo: int, hi: int | None) -> ir.Regex | None:
+    """``r`` restricted to lengths lo..hi when that is a structural edit: ``r`` already within the bounds,
+    a repeat of one character class, or a sequence where only one item has a variable length (applied
+    recursively). None otherwise."""
+    a, b = _length_range(r)
+    if a >= lo and (hi is None or (b is not None and b <= hi)):
+        return r
+    if hi is not None and a > hi or (b is not None and b < lo):
+        return ir.NOTHING
+    if isinstance(r, ir.Repeat) and isinstance(r.item, ir.Chars):
+        new_lo = max(r.min, lo)
+        new_hi = hi if r.max is None else (r.max if hi is None else min(r.max, hi))
+        if new_hi is not None and new_lo > new_hi:
+            return ir.NOTHING
+        return ir.Repeat(r.item, new_lo, new_hi)
+    if isinstance(r, ir.Seq):
+        ranges = [_length_range(x) for x in r.items]
+        variable = [i for i, (x, y) in enumerate(ranges) if x != y]
+        if len(variable) == 1:
+            i = variable[0]
+            fixed = sum(x for j, (x, _y) in enumerate(ranges) if j != i)
+            inner = _with_length(r.items[i], max(0, lo - fixed), None if hi is None else hi - fixed)
+            if inner is None:
+                return None
+            return ir.Seq(r.items[:i] + (inner,) + r.items[i + 1:])
+    if isinstance(r, ir.Alt):
+        items = [_with_length(x, lo, hi) for x in r.items]
+        if any(x is None for x in items):
+            return None
+        return ir.Alt(tuple(items))
+    return None

@@ -1,0 +1,156 @@
+"""The schema document: meta-validation, JSON pointers of subschemas, ``$id``/``$anchor`` and ``$ref``.
+
+Only references inside the document are resolved (``#...`` pointers, anchors and ``$id`` resources it
+defines); anything else raises UnsupportedFeatureError. Every indexed subschema knows its JSON pointer
+(for error messages) and its base URI (for relative references).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote, urldefrag, urljoin
+
+import jsonschema
+import jsonschema.exceptions
+import jsonschema.validators
+
+from gdecode.errors import SchemaError, UnsupportedFeatureError
+from gdecode.json_schema import formats
+
+DEFAULT_BASE = "https://gdecode.invalid/schema.json"
+_MAP_KWS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_ONE_KWS = ("additionalProperties", "additionalItems", "items", "contains", "propertyNames", "not", "if", "then",
+            "else", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
+_LIST_KWS = ("prefixItems", "allOf", "anyOf", "oneOf", "items")
+_OLD_DRAFTS = ("draft-03", "draft-04", "draft-06", "draft-07")
+
+
+def escape_pointer(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def load_schema(schema: Any) -> Any:
+    """A dict/bool schema from a dict, JSON text or a Pydantic model class."""
+    if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
+        return schema.model_json_schema()
+    if isinstance(schema, (str, bytes)):
+        try:
+            return json.loads(schema)
+        except json.JSONDecodeError as e:
+            raise SchemaError(f"schema is not valid JSON: {e}") from None
+    if isinstance(schema, (dict, bool)):
+        return schema
+    raise SchemaError(f"a schema must be a dict, a bool, JSON text or a Pydantic model, not {type(schema).__name__}")
+
+
+def format_checker() -> jsonschema.FormatChecker:
+    """A format checker for exactly the formats gdecode enforces (same patterns as the grammar)."""
+    fc = jsonschema.FormatChecker(formats=())
+    for name in formats.PATTERNS:
+        fc.checks(name)(lambda v, _n=name: not isinstance(v, str) or formats.check(_n, v))
+    return fc
+
+
+class Document:
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
+        # Meta-validation without format checks: "regex" would be checked with Python's re, not ECMA-262.
+        e = jsonschema.exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(root))
+        if e is not None:
+            ptr = "".join("/" + escape_pointer(str(p)) for p in e.absolute_path)
+            raise SchemaError(f"invalid schema at #{ptr}: {e.message}") from None
+        schema_uri = root.get("$schema", "") if isinstance(root, dict) else ""
+        self.old_draft = any(d in schema_uri for d in _OLD_DRAFTS)
+        self.tuple_items = self.old_draft or "2019-09" in schema_uri  # items: [...] + additionalItems
+        self.validator = cls(root, format_checker=format_checker())
+        self.info: dict[int, tuple[str, str]] = {}  # id(node) -> (pointer, base URI)
+        self.resources: dict[str, tuple[Any, str]] = {}
+        self.anchors: dict[tuple[str, str], tuple[Any, str]] = {}
+        self._index(root, "", DEFAULT_BASE)
+
+    # ----------------------------------------------------------------------------------------- indexing
+    def _index(self, node: Any, ptr: str, base: str) -> None:
+        stack = [(node, ptr, base)]
+        while stack:
+            node, ptr, base = stack.pop()
+            if not isinstance(node, dict):
+                continue
+            if isinstance(node.get("$id"), str) and not (self.old_draft and "$ref" in node):
+                ident = node["$id"]
+                if ident.startswith("#") and self.old_draft:  # draft-06/07 anchor spelled as $id
+                    self.anchors[(base, ident[1:])] = (node, ptr)
+                else:
+                    base = urldefrag(urljoin(base, ident))[0]
+                    self.resources.setdefault(base, (node, ptr))
+            if ptr == "":
+                self.resources.setdefault(base, (node, ptr))
+            for kw in ("$anchor", "$dynamicAnchor"):  # a $dynamicAnchor is also a plain-name fragment
+                if isinstance(node.get(kw), str):
+                    self.anchors.setdefault((base, node[kw]), (node, ptr))
+            self.info.setdefault(id(node), (ptr, base))
+            for kw in _MAP_KWS:
+                sub = node.get(kw)
+                if isinstance(sub, dict):
+                    for k, v in sub.items():
+                        stack.append((v, f"{ptr}/{kw}/{escape_pointer(k)}", base))
+            for kw in _ONE_KWS:
+                if isinstance(node.get(kw), (dict, bool)):
+                    stack.append((node[kw], f"{ptr}/{kw}", base))
+            for kw in _LIST_KWS:
+                if isinstance(node.get(kw), list):
+                    for i, v in enumerate(node[kw]):
+                        stack.append((v, f"{ptr}/{kw}/{i}", base))
+
+    def where(self, node: Any, default_ptr: str = "", default_base: str = DEFAULT_BASE) -> tuple[str, str]:
+        return self.info.get(id(node), (default_ptr, default_base))
+
+    # ------------------------------------------------------------------------------------------ $ref
+    def resolve(self, ref: str, base: str, ptr: str) -> tuple[Any, str, str]:
+        """(target schema, its pointer, its base URI) of ``$ref`` written at ``ptr`` under ``base``."""
+        if ref.startswith("#"):  # also right for bases urljoin does not understand (urn:...)
+            uri, fragment = urldefrag(base)[0], ref[1:]
+        else:
+            uri, fragment = urldefrag(urljoin(base, ref))
+        res = self.resources.get(uri)
+        if res is None:
+            raise UnsupportedFeatureError(f"$ref at #{ptr}/$ref: {ref!r} is outside the document (remote refs "
+                                          f"are not supported)")
+        node, rptr = res
+        fragment = unquote(fragment)
+        if fragment and not fragment.startswith("/"):
+            hit = self.anchors.get((uri, fragment))
+            if hit is None:
+                raise SchemaError(f"$ref at #{ptr}/$ref: anchor {fragment!r} not found")
+            node, rptr = hit
+            return node, rptr, self.where(node, rptr, uri)[1]
+        for token in fragment.split("/")[1:] if fragment else []:
+            token = token.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and token in node:
+                node = node[token]
+            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+                node = node[int(token)]
+            else:
+                raise SchemaError(f"$ref at #{ptr}/$ref: {ref!r} does not resolve")
+            rptr = f"{rptr}/{escape_pointer(token)}"
+        if not isinstance(node, (dict, bool)):
+            raise SchemaError(f"$ref at #{ptr}/$ref: {ref!r} does not point at a schema")
+        known = self.info.get(id(node))
+        if known is None:
+            self._index(node, rptr, uri)
+            known = self.info.get(id(node), (rptr, uri))
+        return node, known[0], known[1]
+
+    # ------------------------------------------------------------------------------------- validation
+    def validator_for(self, node: Any, base: str):
+        """A jsonschema validator of the subschema ``node`` (refs resolved from ``base``)."""
+        v = self.validator
+        if base != DEFAULT_BASE and base in self.resources and self.resources[base][1] != "":
+            resolver = v._resolver.lookup(base).resolver
+            return v.evolve(schema=node, _resolver=resolver)
+        return v.evolve(schema=node)
+
+    def is_valid(self, value: Any, node: Any, base: str) -> bool:
+        """Does ``value`` validate against the subschema ``node`` (refs resolved from ``base``)?"""
+        return self.validator_for(node, base).is_valid(value)
