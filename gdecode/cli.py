@@ -12,7 +12,7 @@ from pathlib import Path
 _PKG = Path(__file__).resolve().parent
 # Installed wheels carry the grammars inside the package; a source checkout has them at the top level.
 GRAMMARS_DIR = next((p for p in (_PKG / "grammars", _PKG.parent / "grammars") if p.is_dir()), _PKG / "grammars")
-DEMO_PROMPT = "Describe the planet Mars as a JSON object with a few fields. Reply with JSON only."
+DEMO_PROMPT = "Describe the planet Saturn as JSON: its name, number of moons, whether it has rings, and the main gases of its atmosphere."
 
 
 def _load_model(model: str | None):
@@ -71,23 +71,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Main job: generate JSON with the embedded model under the JSON grammar and check it parses."""
+    """Main job: generate JSON for an example schema with the embedded model, then validate it."""
+    import jsonschema
+
     from gdecode.generate import generate
 
-    print("[gdecode] demo: SmolLM2-135M-Instruct constrained by grammars/json.lark", file=sys.stderr)
+    schema_path = GRAMMARS_DIR / "schemas" / "planet.json"
+    schema = json.loads(schema_path.read_text())
+    print(f"[gdecode] demo: SmolLM2-135M-Instruct constrained by {schema_path.name}", file=sys.stderr)
     lm, tok = _load_model(args.model)
-    grammar = (GRAMMARS_DIR / "json.lark").read_text()
     prompt = _chat_prompt(tok, DEMO_PROMPT, raw=False)
     t0 = time.perf_counter()
-    text = generate(lm, tok, prompt, grammar=grammar, max_new_tokens=args.max_new_tokens)
+    text = generate(lm, tok, prompt, schema=schema, max_new_tokens=args.max_new_tokens)
     dt = time.perf_counter() - t0
     print(text)
     try:
-        json.loads(text)
-    except json.JSONDecodeError as e:
-        print(f"[gdecode] demo FAILED: output is not JSON ({e})", file=sys.stderr)
+        jsonschema.validate(json.loads(text), schema)
+    except (json.JSONDecodeError, jsonschema.ValidationError) as e:
+        print(f"[gdecode] demo FAILED: output does not validate ({e})", file=sys.stderr)
         return 1
-    print(f"[gdecode] demo OK: valid JSON in {dt:.1f}s", file=sys.stderr)
+    print(f"[gdecode] demo OK: schema-valid JSON in {dt:.1f}s", file=sys.stderr)
     return 0
 
 
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = sub.add_parser("demo", help="generate JSON with the embedded default model")
     demo.add_argument("--model", help="HF model directory (default: embedded SmolLM2-135M-Instruct)")
-    demo.add_argument("--max-new-tokens", type=int, default=96)
+    demo.add_argument("--max-new-tokens", type=int, default=128)
     demo.set_defaults(func=cmd_demo)
 
     gen = sub.add_parser("generate", help="constrained generation from a grammar or regex")
