@@ -4,12 +4,12 @@ for a documented reason), and masks on real grammars equal the brute-force refer
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from pathlib import Path
 
 import pytest
+from conftest import skip_unless_ci
 from reference import Reference, reference_mask
 
 import gdecode as gd
@@ -116,9 +116,8 @@ GRAMMAR_FILES = [e["path"] for e in MANIFEST if e["format"] in ("lark", "gbnf")]
 def test_dataset_manifest_found():
     # The grammar dataset lives in ../shared (data, not assets: nothing to provision). CI always has it and
     # must fail without it; on a user's machine without ../shared these dataset tests have nothing to read.
-    if DATASET is None and not os.environ.get("CI"):
-        pytest.skip("../shared/datasets/grammars not present (CI has it)")
-    assert DATASET is not None, "../shared/datasets/grammars not found"
+    if DATASET is None:
+        skip_unless_ci("../shared/datasets/grammars not present")
     assert len(GRAMMAR_FILES) > 60
 
 
@@ -181,7 +180,7 @@ def test_dataset_grammar_random_walk_equals_reference(path, tok_name):
     """Random walks on real grammars x real vocabularies: at every step the engine's mask equals the
     brute-force reference on a probe of the vocabulary (random ids plus the allowed ones)."""
     if DATASET is None:
-        pytest.skip("../shared/datasets/grammars not present (CI has it)")
+        skip_unless_ci("../shared/datasets/grammars not present")
     _, info = tokenizer(tok_name)
     text = (DATASET / path).read_text()
     names = re.findall(r"^[?!]?([a-z_][a-z_0-9]*)\s*:", text, re.M)
