@@ -97,31 +97,33 @@ bool Matcher::consume_special(uint32_t terminal) {
   return true;
 }
 
-bool Matcher::consume_token(uint32_t token) {
+bool Matcher::advance(uint32_t token) {
   const Vocabulary& v = g_->vocab();
   if (token >= v.vocab_size()) return false;
   if (terminated_) return v.is_eos(token);  // after EOS only EOS
-  Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
   if (v.is_eos(token)) {
     if (!is_accepting()) return false;
     terminated_ = true;
-    push_history(before);
     return true;
   }
   int64_t special = g_->special_terminal_of(token);
-  if (special >= 0) {
-    if (!consume_special(uint32_t(special))) return false;
-    push_history(before);
-    return true;
-  }
+  if (special >= 0) return consume_special(uint32_t(special));
   if (v.is_excluded(token)) return false;
+  Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
   for (unsigned char b : v.bytes(token)) {
     if (!step_byte(lex_, b)) {
       restore(before);
       return false;
     }
   }
-  push_history(before);
+  return true;
+}
+
+bool Matcher::consume_token(uint32_t token) {
+  Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
+  bool was_terminated = terminated_;
+  if (!advance(token)) return false;
+  if (!was_terminated) push_history(before);
   return true;
 }
 
@@ -139,19 +141,24 @@ bool Matcher::consume_bytes(const std::string& bytes) {
 }
 
 size_t Matcher::validate_tokens(const std::vector<uint32_t>& tokens) {
+  // Advances without recording history, then restores: the history is untouched (AWRS calls this for
+  // every drawn candidate, so it must stay cheap).
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
-  std::deque<Snapshot> saved_history = history_;
   size_t n = 0;
   for (uint32_t t : tokens) {
-    if (!consume_token(t)) break;
+    if (!advance(t)) break;
     ++n;
   }
   restore(before);
-  history_ = std::move(saved_history);
   return n;
 }
 
-bool Matcher::is_token_allowed(uint32_t token) { return validate_tokens({token}) == 1; }
+bool Matcher::is_token_allowed(uint32_t token) {
+  Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
+  bool ok = advance(token);
+  restore(before);
+  return ok;
+}
 
 void Matcher::rollback(size_t num_tokens) {
   if (num_tokens > history_.size())

@@ -52,6 +52,7 @@ class Matcher {
     uint32_t sets;
   };
 
+  bool advance(uint32_t token);                  // consume_token without history; unchanged on failure
   bool step_byte(LexState& lex, uint8_t byte);  // may push chart sets
   bool end_lexeme(const LexState& lex);         // scans the finished lexeme (if it is not ignored)
   bool end_lexeme_now(LexState& lex);           // end_lexeme, then start a fresh lexeme
