@@ -87,6 +87,12 @@ def test_spider_sql_needs_dynamic_lexer_and_knows_its_tables():
 
 
 # ------------------------------------------------------------------------------- dataset grammars compile
+def lark_start_rule(text: str) -> str:
+    """Lark examples name their own start rule: "start" when defined, else the first rule of the file."""
+    names = re.findall(r"^[?!]?([a-z_][a-z_0-9]*)\s*:", text, re.M)
+    return "start" if "start" in names or not names else names[0]
+
+
 def _dataset_dir() -> Path | None:
     shared = shared_assets_dir()
     d = shared.parent / "datasets" / "grammars" if shared else ROOT.parent / "shared" / "datasets" / "grammars"
@@ -125,9 +131,7 @@ def test_dataset_manifest_found():
 def test_dataset_grammar_compiles(path):
     _, info = tokenizer("gpt2")
     text = (DATASET / path).read_text()
-    # Lark examples name their own start rule: "start" when defined, else the first rule of the file.
-    names = re.findall(r"^[?!]?([a-z_][a-z_0-9]*)\s*:", text, re.M)
-    start = "start" if "start" in names or not names else names[0]
+    start = lark_start_rule(text)
     try:
         if path.endswith(".gbnf"):
             g = gd.compile_gbnf(text, info)
@@ -183,8 +187,7 @@ def test_dataset_grammar_random_walk_equals_reference(path, tok_name):
         skip_unless_ci("../shared/datasets/grammars not present")
     _, info = tokenizer(tok_name)
     text = (DATASET / path).read_text()
-    names = re.findall(r"^[?!]?([a-z_][a-z_0-9]*)\s*:", text, re.M)
-    start = "start" if "start" in names or not names else names[0]
+    start = lark_start_rule(text)
     g = gd.compile_gbnf(text, info) if path.endswith(".gbnf") else gd.compile_lark(text, info, start=start)
     ref = Reference(g.grammar)
     rng = random.Random(f"{path}-{tok_name}")

@@ -5,7 +5,6 @@
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
-#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 #include <nanobind/stl/optional.h>  // apply_bitmask_cpu
 
@@ -16,7 +15,6 @@
 #include "core/apply_mask.hpp"  // apply_bitmask_cpu
 #include "core/grammar.hpp"
 #include "core/matcher.hpp"
-#include "core/token_trie.hpp"
 #include "core/vocab.hpp"
 
 namespace nb = nanobind;
@@ -78,25 +76,6 @@ NB_MODULE(_core, m) {
       .def_rw("max_rollback", &Limits::max_rollback)
       .def_rw("mask_cache_bytes", &Limits::mask_cache_bytes)
       .def_rw("state_cache_bytes", &Limits::state_cache_bytes);
-
-  nb::class_<TokenTrie>(m, "TokenTrie")
-      .def("__init__",
-           [](TokenTrie* self, const std::vector<nb::bytes>& tokens, const std::vector<uint32_t>& excluded) {
-             std::vector<std::string> raw;
-             raw.reserve(tokens.size());
-             for (const auto& t : tokens) raw.emplace_back(t.c_str(), t.size());
-             nb::gil_scoped_release release;
-             new (self) TokenTrie(raw, excluded);
-           },
-           nb::arg("tokens"), nb::arg("excluded") = std::vector<uint32_t>{})
-      .def_prop_ro("num_nodes", [](const TokenTrie& t) { return t.nodes().size(); })
-      .def_prop_ro("max_depth", &TokenTrie::max_depth)
-      .def("walk", [](const TokenTrie& t) {
-        std::vector<std::tuple<int, int, int64_t, uint32_t>> out;  // (depth, byte, token, subtree_end)
-        for (const auto& n : t.nodes())
-          out.emplace_back(n.depth, n.byte, n.token == TokenTrie::kNoToken ? -1 : int64_t(n.token), n.subtree_end);
-        return out;
-      });
 
   nb::class_<Vocabulary>(m, "Vocabulary")
       .def("__init__",
