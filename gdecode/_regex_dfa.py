@@ -73,12 +73,20 @@ def r_sub(a: Ranges, b: Ranges) -> Ranges:
 class And:
     """Intersection of the languages of ``items`` (internal to the regex frontend)."""
 
+    _TAG = 6
+    __hash__ = ir._cached_hash
+    __eq__ = ir._fast_eq
+
     items: tuple
 
 
 @dataclass(frozen=True)
 class Not:
     """Complement (within all strings of scalar values) of ``item``'s language (internal)."""
+
+    _TAG = 7
+    __hash__ = ir._cached_hash
+    __eq__ = ir._fast_eq
 
     item: object
 
@@ -88,6 +96,10 @@ class LookAhead:
     """Zero-width assertion that the rest of the string is in ``cond``'s language (``(?=X)``: cond = XΣ*;
     ``(?=X$)``: cond = X), or not in it when ``negate``. Its scope is everything after it, so it is only
     meaningful when the DFA is built for a complete string language."""
+
+    _TAG = 8
+    __hash__ = ir._cached_hash
+    __eq__ = ir._fast_eq
 
     item: object
     negate: bool

@@ -21,9 +21,34 @@ MAX_CODE_POINT = 0x10FFFF
 
 
 # --------------------------------------------------------------------------------------------- regex AST
+def _cached_hash(self) -> int:
+    """Regex trees are memo keys everywhere; a frozen dataclass would rehash the whole tree on every lookup.
+    The hash mixes only ints/tuples/None (deterministic across processes), so a pickled cache stays valid."""
+    h = self.__dict__.get("_hash")
+    if h is None:
+        h = hash((self._TAG, *(getattr(self, f) for f in self.__dataclass_fields__)))
+        object.__setattr__(self, "_hash", h)
+    return h
+
+
+def _fast_eq(self, other) -> bool:
+    """Structural equality that compares the cached hashes first (unequal trees differ almost at once)."""
+    if self is other:
+        return True
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    if hash(self) != hash(other):
+        return False
+    return all(getattr(self, f) == getattr(other, f) for f in self.__dataclass_fields__)
+
+
 @dataclass(frozen=True)
 class Chars:
     """One character out of a set of inclusive code point ranges (sorted, non-overlapping)."""
+
+    _TAG = 1
+    __hash__ = _cached_hash
+    __eq__ = _fast_eq
 
     ranges: tuple[tuple[int, int], ...]
 
@@ -32,12 +57,20 @@ class Chars:
 class Bytes:
     """One raw byte out of inclusive byte ranges (0..255): for byte-level terminals, not UTF-8 text."""
 
+    _TAG = 2
+    __hash__ = _cached_hash
+    __eq__ = _fast_eq
+
     ranges: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
 class Seq:
     """Concatenation; the empty sequence matches the empty string."""
+
+    _TAG = 3
+    __hash__ = _cached_hash
+    __eq__ = _fast_eq
 
     items: tuple[Regex, ...]
 
@@ -46,12 +79,20 @@ class Seq:
 class Alt:
     """Alternation; the empty alternation matches nothing."""
 
+    _TAG = 4
+    __hash__ = _cached_hash
+    __eq__ = _fast_eq
+
     items: tuple[Regex, ...]
 
 
 @dataclass(frozen=True)
 class Repeat:
     """``item`` repeated between ``min`` and ``max`` times (``max=None``: unbounded)."""
+
+    _TAG = 5
+    __hash__ = _cached_hash
+    __eq__ = _fast_eq
 
     item: Regex
     min: int

@@ -409,14 +409,20 @@ def test_errors(tok):
         gd.compile_json_schema("{not json", tok)
     with pytest.raises(UnsupportedFeatureError, match="uniqueItems at #/properties/a/uniqueItems"):
         gd.compile_json_schema({"properties": {"a": {"type": "array", "uniqueItems": True}}}, tok)
-    with pytest.raises(UnsupportedFeatureError, match="frobnicate"):
-        gd.compile_json_schema({"frobnicate": 1}, tok)
+    with pytest.raises(UnsupportedFeatureError, match="dynamicRef"):
+        gd.compile_json_schema({"$dynamicRef": "#x"}, tok)
+    # not a keyword of any draft: validators ignore it, so does the grammar (with a warning)
+    g = gd.compile_json_schema({"type": "integer", "frobnicate": 1}, tok)
+    assert any("frobnicate" in w for w in g.warnings) and accepts(g, "1") and not accepts(g, '"x"')
     with pytest.raises(UnsupportedFeatureError, match="oneOf"):
-        gd.compile_json_schema({"oneOf": [{"type": "integer"}, {"minimum": 2}]}, tok)
+        gd.compile_json_schema({"oneOf": [{"type": "integer"}, {"minimum": 2, "multipleOf": 3}]}, tok)
     with pytest.raises(UnsupportedFeatureError, match="pattern"):
         gd.compile_json_schema({"type": "string", "pattern": "(a)\\1"}, tok)
     with pytest.raises(LimitExceededError):
-        gd.compile_json_schema({"type": "string", "maxLength": 10**6}, tok)
+        gd.compile_json_schema({"type": "string", "minLength": 10**6}, tok)
+    g = gd.compile_json_schema({"type": "string", "maxLength": 10**6}, tok, max_string_length=5)
+    assert any("maxLength" in w for w in g.warnings)  # a documented subset: at most 5 characters
+    assert accepts(g, '"abcde"') and not accepts(g, '"abcdef"')
     g = gd.compile_json_schema({"type": "array", "uniqueItems": True}, tok, lenient=True)
     assert any("uniqueItems" in w for w in g.warnings)
 
@@ -437,9 +443,14 @@ def test_json_text_and_pydantic(tok):
 
 # ------------------------------------------------------------------------------------- JSON Schema Test Suite
 def run_suite(tok):
-    counts = {"pass": 0, "unsupported": 0, "false_accept": 0, "false_reject": 0, "skipped": 0}
+    """Counts over draft2020-12/*.json and optional/format/*.json (formats are assertions there). In the
+    top-level format.json, formats are annotations only ("invalid ... string is only an annotation by
+    default"): gdecode enforces the formats it supports by design, so those disagreements are counted as
+    ``format_asserted``, apart from false rejects."""
+    counts = {"pass": 0, "unsupported": 0, "false_accept": 0, "false_reject": 0, "format_asserted": 0,
+              "skipped": 0}
     false_accepts, false_rejects = [], []
-    for path in sorted(SUITE.glob("*.json")):
+    for path in sorted(SUITE.glob("*.json")) + sorted((SUITE / "optional" / "format").glob("*.json")):
         for group in json.loads(path.read_text()):
             try:
                 g = gd.compile_json_schema(group["schema"], tok)
@@ -465,6 +476,8 @@ def run_suite(tok):
                 where = f"{path.name}: {group['description']} / {test['description']}"
                 if got == test["valid"]:
                     counts["pass"] += 1
+                elif path.parent == SUITE and path.name == "format.json" and test["valid"]:
+                    counts["format_asserted"] += 1
                 elif got:
                     counts["false_accept"] += 1
                     false_accepts.append(where)
@@ -479,7 +492,9 @@ def test_json_schema_test_suite(tok):
     counts, false_accepts, _false_rejects = run_suite(tok)
     print("\nJSON Schema Test Suite draft2020-12:", counts)
     assert not false_accepts, false_accepts
-    assert counts["pass"] >= 830  # ratchet: raise as support grows
+    # ratchet (raise as support grows); llguidance's recorded figure on the same files: 934 passes
+    assert counts["pass"] >= 1537
+    assert counts["false_reject"] <= 27
 
 
 @_SUITE_MISSING
@@ -520,8 +535,133 @@ def test_string_constraints_product_fallback(tok):
 
 
 def test_lenient_warnings(tok):
-    schema = {"type": "object", "properties": {"a": {"type": "number", "multipleOf": 0.5}},
+    schema = {"type": "object", "properties": {"a": {"type": "number", "multipleOf": 1e7}},
               "propertyNames": {"not": {"pattern": "x"}}}
     g = gd.compile_json_schema(schema, tok, lenient=True)
     assert any("multipleOf at #/properties/a/multipleOf" in w for w in g.warnings)
     assert any("not at #/propertyNames/not" in w for w in g.warnings)
+
+
+# ------------------------------------------------------------------------------------------------ layout
+LAYOUT_SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "array", "items": {
+    "type": "object"}}, "c": {"enum": [[1, {"x": []}]]}}, "required": ["a"]}
+LAYOUT_VALUE = {"a": 1, "b": [{}, {"k": [1, {"z": None}], "e": []}], "c": [1, {"x": []}]}
+
+
+def test_flexible_whitespace_accepts_common_layouts_only(tok):
+    g = gd.compile_json_schema(LAYOUT_SCHEMA, tok)
+    for kw in ({}, {"indent": 2}, {"indent": 4}, {"indent": "\t"}, {"separators": (",", ":")}):
+        assert accepts(g, json.dumps(LAYOUT_VALUE, **kw)), kw
+    assert not accepts(g, '{"a": 1 , "b": []}')  # whitespace before a comma
+    assert not accepts(g, '{"a" : 1}')  # whitespace before a colon
+    assert not accepts(g, '{"a": 1,\n\n  "b": []}')  # a blank line
+    assert not accepts(g, '{"a":  1}')  # more than one space after a colon
+    assert not accepts(g, ' {"a": 1}') and not accepts(g, '{"a": 1}\n')  # around the document
+
+
+def test_whitespace_is_bounded_per_gap(tok):
+    g = gd.compile_json_schema({"type": "array"}, tok, max_whitespace=8)
+    assert accepts(g, "[" + " " * 8 + "]") and accepts(g, "[\n" + " " * 8 + "]")
+    assert not accepts(g, "[" + " " * 9 + "]") and not accepts(g, "[\n" + " " * 9 + "]")
+
+
+@pytest.mark.parametrize("indent", [2, 4, "\t"])
+def test_indent_layout_is_exactly_json_dumps(tok, indent):
+    g = gd.compile_json_schema(LAYOUT_SCHEMA, tok, whitespace={"indent": indent})
+    assert accepts(g, json.dumps(LAYOUT_VALUE, indent=indent))
+    assert accepts(g, json.dumps({"a": -3}, indent=indent))
+    other = 3 if indent != 3 else 2
+    assert not accepts(g, json.dumps(LAYOUT_VALUE, indent=other))
+    assert not accepts(g, json.dumps(LAYOUT_VALUE)) and not accepts(g, json.dumps(LAYOUT_VALUE, separators=(",", ":")))
+    # any JSON (additional properties) follows the same layout at every depth
+    deep = {"a": 1, "zz": {"q": [[1, 2], {"r": {}}]}}
+    assert accepts(g, json.dumps(deep, indent=indent))
+
+
+def test_indent_depth_is_bounded(tok):
+    g = gd.compile_json_schema({}, tok, whitespace={"indent": 1}, max_depth=3)
+    assert accepts(g, json.dumps([[[1]]], indent=1))
+    assert not accepts(g, json.dumps([[[[1]]]], indent=1))
+
+
+def test_compact_and_separators(tok):
+    g = gd.compile_json_schema(LAYOUT_SCHEMA, tok, whitespace="compact")
+    assert accepts(g, json.dumps(LAYOUT_VALUE, separators=(",", ":")))
+    assert not accepts(g, json.dumps(LAYOUT_VALUE))
+    g = gd.compile_json_schema(LAYOUT_SCHEMA, tok, whitespace="compact", separators=(", ", ": "))
+    assert accepts(g, json.dumps(LAYOUT_VALUE))  # json.dumps' default separators, exactly
+    assert not accepts(g, json.dumps(LAYOUT_VALUE, separators=(",", ":")))
+    with pytest.raises(ValueError):
+        gd.compile_json_schema(LAYOUT_SCHEMA, tok, separators=(";", ":"))
+    with pytest.raises(ValueError):
+        gd.compile_json_schema(LAYOUT_SCHEMA, tok, whitespace={"indent": -1})
+
+
+def test_key_order(tok):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}},
+              "required": ["a"], "additionalProperties": False}
+    g = gd.compile_json_schema(schema, tok)
+    assert accepts(g, '{"a": 1, "b": "x"}') and not accepts(g, '{"b": "x", "a": 1}')
+    g = gd.compile_json_schema(schema, tok, key_order="any")
+    assert accepts(g, '{"a": 1, "b": "x"}') and accepts(g, '{"b": "x", "a": 1}') and accepts(g, '{"a": 1}')
+    assert not accepts(g, '{"b": "x"}')  # required
+    assert not accepts(g, '{"a": 1, "a": 2}') and not accepts(g, '{"b": "x", "a": 1, "b": "y"}')  # each once
+    big = {"type": "object", "properties": {f"k{i}": {} for i in range(12)}}
+    with pytest.raises(LimitExceededError, match="key_order"):
+        gd.compile_json_schema(big, tok, key_order="any")
+
+
+def test_unique_items_over_finite_sets(tok):
+    g = gd.compile_json_schema({"type": "array", "items": {"enum": ["a", "b", 1, 1.0]}, "uniqueItems": True,
+                                "minItems": 1}, tok)
+    assert accepts(g, '["a", "b", 1]') and accepts(g, '[1.0, "a"]')
+    assert not accepts(g, '["a", "a"]') and not accepts(g, "[1, 1.0]") and not accepts(g, "[]")
+    g = gd.compile_json_schema({"type": "array", "items": {"type": "boolean"}, "uniqueItems": True}, tok)
+    assert accepts(g, "[true, false]") and not accepts(g, "[true, false, true]")
+    with pytest.raises(UnsupportedFeatureError, match="uniqueItems"):
+        gd.compile_json_schema({"type": "array", "items": {"type": "string"}, "uniqueItems": True}, tok)
+
+
+def test_decimal_bounds(tok):
+    g = gd.compile_json_schema({"type": "number", "minimum": -1.5, "exclusiveMaximum": 2.25}, tok)
+    for text, ok in [("-1.5", True), ("-1.51", False), ("-1.49", True), ("2.25", False), ("2.249", True),
+                     ("2.2", True), ("2.3", False), ("0", True), ("2", True), ("-2", False), ("-1.500", True)]:
+        assert accepts(g, text) == ok, text
+    with pytest.raises(UnsupportedFeatureError, match="minimum"):
+        gd.compile_json_schema({"type": "number", "minimum": 0.1234567890123456}, tok)
+
+
+@pytest.mark.parametrize("name,good,bad", [
+    ("duration", ["P4DT12H30M5S", "P2W", "PT1M", "P1Y2M"], ["P", "PT", "P1Y2D", "P1WT1H", "PT0.5S"]),
+    ("ipv6", ["::1", "1:2:3:4:5:6:7:8", "::ffff:192.168.0.1", "1::"], ["1:2:3", "12345::", "1::2::3", "::1.2.3"]),
+    ("hostname", ["a.b-c.d", "x" * 63 + ".com"], ["-a", "a-", "a..b", "x" * 64, "xn--X", "a_b"]),
+    ("email", ["a.b@c.d", '"a b"@x.y', "a@[1.2.3.4]"], ["a..b@c", ".a@b", "a@", "a b@c"]),
+    ("uri", ["http://x.y/p?q#f", "urn:a:b", "mailto:a@b"], ["/abc", "http://a b", "1http://x"]),
+    ("uri-reference", ["", "/a", "//h", "a?q", "#f"], ["/a b", "1:b", "\\\\x"]),
+    ("uri-template", ["a{b}", "{+x,y:3}", "{?q*}"], ["{}", "{a,}", "a}b"]),
+    ("json-pointer", ["", "/a~0b", "/"], ["a", "/~2", "#/a"]),
+    ("relative-json-pointer", ["0", "1/a", "2#"], ["", "01", "-1/a", "0##"]),
+])  # fmt: skip
+def test_more_formats(name, good, bad):
+    test_formats(name, good, bad)
+
+
+def test_overlapping_one_of_is_exact(tok):
+    """Branches that overlap: each branch with the complement of the others (exactly one matches)."""
+    g = gd.compile_json_schema({"oneOf": [{"type": "integer"}, {"minimum": 2}]}, tok)
+    for text, ok in [("1", True), ("2.5", True), ('"s"', True), ("3", False), ("1.5", False)]:
+        assert accepts(g, text) == ok, text
+    g = gd.compile_json_schema({"type": "object", "oneOf": [{"required": ["a"]}, {"required": ["b"]}]}, tok)
+    for text, ok in [('{"a": 1}', True), ('{"b": 1}', True), ('{"a": 1, "b": 2}', False), ("{}", False)]:
+        assert accepts(g, text) == ok, text
+
+
+def test_unknown_format_and_legacy_dependencies(tok):
+    g = gd.compile_json_schema({"type": "string", "format": "x-custom"}, tok)
+    assert any("x-custom" in w for w in g.warnings) and accepts(g, '"anything"')
+    with pytest.raises(UnsupportedFeatureError, match="idn-hostname"):
+        gd.compile_json_schema({"type": "string", "format": "idn-hostname"}, tok)
+    # draft-07 "dependencies" in a 2020-12 schema: enforced as its author meant (a subset), with a warning
+    g = gd.compile_json_schema({"type": "object", "dependencies": {"a": ["b"]}}, tok)
+    assert any("dependencies" in w for w in g.warnings)
+    assert accepts(g, '{"b": 2, "a": 1}') and accepts(g, '{"b": 1}') and not accepts(g, '{"a": 1}')

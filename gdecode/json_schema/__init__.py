@@ -8,17 +8,21 @@ Modules: :mod:`.resolve` (the document: meta-validation, pointers, ``$id``/``$an
 Enforced exactly: ``type`` (incl. lists), ``enum``/``const`` (any value; candidates are filtered by the whole
 schema with jsonschema), ``properties``/``required``/``additionalProperties``/``patternProperties``/
 ``propertyNames``, ``maxProperties`` (and ``minProperties`` when no extra key is possible),
-``dependentRequired``/``dependentSchemas``, ``prefixItems``/``items``/``minItems``/``maxItems``, ``contains`` +
-``minContains`` (without prefixItems/size bounds), ``anyOf``, ``allOf``, ``oneOf`` (provably disjoint
-branches), ``not`` and ``if``/``then``/``else`` (conditions whose keywords can be negated), local ``$ref``
-incl. recursion, ``unevaluated*`` without in-place applicators, string ``minLength``/``maxLength``/``pattern``/
-``format`` (date, time, date-time, uuid, ipv4), integer bounds (``multipleOf`` 1 only), number bounds with
-integer values (plain decimals, at most 15 digits with a fraction, no exponent). Everything else raises
-UnsupportedFeatureError (a warning with ``lenient=True``).
+``dependentRequired``/``dependentSchemas``, ``prefixItems``/``items``/``minItems``/``maxItems``, ``uniqueItems``
+(items from a finite set of at most 10 values), ``contains`` + ``minContains`` (without prefixItems/size
+bounds), ``anyOf``, ``allOf``, ``oneOf`` (disjoint branches, or branches that can be negated), ``not`` and ``if``/``then``/``else``
+(conditions whose keywords can be negated), local ``$ref`` incl. recursion, ``unevaluated*`` without
+in-place applicators, string ``minLength``/``maxLength``/``pattern``/``format`` (see :mod:`.formats`),
+integer and number bounds and ``multipleOf`` with decimal values of at most 15 significant digits (numbers
+as plain decimals, at most 15 digits with a fraction, no exponent; ``multipleOf`` on the decimal values as
+the spec says, not on doubles; non-integral numbers from ``not: {type: integer}``). Keywords of no JSON Schema draft are ignored, as validators do (with a
+warning). Everything else raises UnsupportedFeatureError (a warning with ``lenient=True``).
 
-Known limits: listed properties appear in ``properties`` order (extra keys may interleave); ``1.0`` is not
-an integer lexeme; patterns follow ECMA-262 (``$`` is the strict end) while the ``jsonschema`` oracle uses
-Python's ``re``.
+Documented subsets (valid values never generated, never a false accept): numbers in exponent notation or
+with more than 15 digits under bounds; ``1.0`` is not an integer lexeme; strings longer than
+``max_string_length`` (1000); formats as listed in :mod:`.formats`. Listed properties appear in
+``properties`` order unless ``key_order="any"`` (extra keys may interleave). Patterns follow ECMA-262
+(``$`` is the strict end) while the ``jsonschema`` oracle uses Python's ``re``.
 """
 
 from __future__ import annotations

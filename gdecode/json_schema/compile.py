@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -42,8 +43,9 @@ Part = tuple[Any, str, str]  # (schema, pointer, base URI)
 
 
 class _TooComplex(Exception):
-    def __init__(self, parts: list) -> None:
+    def __init__(self, parts: list, length: tuple[int, int | None] | None = None) -> None:
         self.parts = parts
+        self.length = length
 
 
 class SchemaCompiler:
@@ -54,17 +56,17 @@ class SchemaCompiler:
         self.warnings: list[str] = []
         self.memo: dict[Any, str] = {}
         self.lit_memo: dict[str, str] = {}
-        ws = options.whitespace_regex()
-        if ws is None:
-            self.ows = self.b.rule(self.b.fresh("ows"), [()])
-        else:
-            self.ows = self.b.rule(self.b.fresh("ows"), [(), (self.b.terminal("WS", ws),)])
         t = self.b.anonymous_terminal
         self.t_lbrace, self.t_rbrace = t(ir.literal("{"), "LBRACE"), t(ir.literal("}"), "RBRACE")
         self.t_lbrack, self.t_rbrack = t(ir.literal("["), "LBRACK"), t(ir.literal("]"), "RBRACK")
-        self.comma = self.b.rule(self.b.fresh("comma"), [(self.ows, t(ir.literal(","), "COMMA"), self.ows)])
-        self.colon = self.b.rule(self.b.fresh("colon"), [(self.ows, t(ir.literal(":"), "COLON"), self.ows)])
-        self._any: str | None = None
+        self.t_comma = t(ir.literal(options.item_separator), "COMMA")
+        self.t_colon = t(ir.literal(options.key_separator), "COLON")
+        self.eps = self.b.rule(self.b.fresh("eps"), [()])
+        ws = options.whitespace_regex()
+        self.ows = self.eps if ws is None else self.b.rule(self.b.fresh("ows"), [(), (self.b.terminal("WS", ws),)])
+        self.depth = 0  # nesting depth of the value being compiled (only the indent layout depends on it)
+        self._layout_memo: dict[tuple[str, int], str] = {}
+        self._any: dict[int, str] = {}
         self._synthetic: list = []  # schemas made here (negations): kept alive, rules are memoized by id
 
     # ------------------------------------------------------------------------------------------ errors
@@ -75,9 +77,70 @@ class SchemaCompiler:
             raise UnsupportedFeatureError(msg)
         self.warnings.append(msg)
 
+    def note(self, msg: str) -> None:
+        """A remark that does not change the language (e.g. an unknown keyword ignored): a warning."""
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+
     def _check_budget(self) -> None:
         if len(self.b.grammar.rules) > self.opt.max_rules:
             raise LimitExceededError(f"JSON Schema grammar has more than {self.opt.max_rules} rules")
+
+    # ------------------------------------------------------------------------------------------ layout
+    def _dkey(self) -> int:
+        """The depth as far as rules differ by it: only the indent layout writes depth-dependent text."""
+        return self.depth if self.opt.indent is not None else 0
+
+    def _layout(self, kind: str) -> str:
+        """Rule of the text around punctuation at the current depth: ``open`` (after ``{``/``[``), ``close``
+        (before ``}``/``]``), ``empty`` (inside ``{}``/``[]``), ``comma`` and ``colon`` (the separators with
+        the whitespace that follows them)."""
+        key = (kind, self._dkey())
+        hit = self._layout_memo.get(key)
+        if hit is not None:
+            return hit
+        b, opt = self.b, self.opt
+        if opt.indent is not None:
+            d = self.depth
+
+            def newline(level: int) -> str:
+                return b.anonymous_terminal(ir.literal("\n" + opt.indent * level), "NL")
+
+            alts = {"open": [(newline(d + 1),)], "close": [(newline(d),)], "empty": [()],
+                    "comma": [(self.t_comma, newline(d + 1))], "colon": [(self.t_colon,)]}[kind]
+        elif opt.whitespace == "flexible":
+            space = b.anonymous_terminal(ir.literal(" "), "SP")
+            alts = {"open": [(self.ows,)], "close": [(self.ows,)], "empty": [(self.ows,)],
+                    "comma": [(self.t_comma, self.ows)], "colon": [(self.t_colon,), (self.t_colon, space)]}[kind]
+        else:
+            alts = {"comma": [(self.t_comma,)], "colon": [(self.t_colon,)]}.get(kind, [()])
+        name = b.rule(b.fresh(kind), alts)
+        self._layout_memo[key] = name
+        return name
+
+    @property
+    def comma(self) -> str:
+        return self._layout("comma")
+
+    @property
+    def colon(self) -> str:
+        return self._layout("colon")
+
+    def _container(self, opener: str, closer: str, body: str | None) -> tuple[str, ...]:
+        """``opener body closer`` with the layout's whitespace (``body`` None: the empty container)."""
+        if body is None:
+            return (opener, self._layout("empty"), closer)
+        return (opener, self._layout("open"), body, self._layout("close"), closer)
+
+    def _child(self, fn, *args):
+        """Compile a child value (array element or property value) one level deeper."""
+        self.depth += 1
+        try:
+            if self.opt.indent is not None and self.depth > self.opt.max_depth:
+                return self._nothing()  # nesting beyond max_depth is not generated (indent layout only)
+            return fn(*args)
+        finally:
+            self.depth -= 1
 
     # ------------------------------------------------------------------------------------------ entry
     def build(self) -> ir.Grammar:
@@ -105,13 +168,15 @@ class SchemaCompiler:
                 target = self.doc.resolve(schema["$ref"], base, ptr)
                 if target[0] is not schema:
                     return self.conj((target,))
-        key = tuple(sorted({id(p[0]) for p in parts}))
+        key = (self._dkey(), tuple(sorted({id(p[0]) for p in parts})))
         name = self.memo.get(key)
         if name is not None:
             return name
         name = self.b.fresh("s")
         self.memo[key] = name
         self._check_budget()
+        if self._union_of_branches(parts, name):
+            return name
         alternatives: list[list[Conjunct]] = [[]]
         for schema, ptr, base in parts:
             alternatives = self._product(alternatives, self.dnf(schema, ptr, base, 0), ptr)
@@ -125,6 +190,25 @@ class SchemaCompiler:
                 bodies.append((sub,))
         self.b.rule(name, bodies)
         return name
+
+    def _union_of_branches(self, parts: tuple[Part, ...], name: str) -> bool:
+        """A schema that is only ``anyOf`` (or ``oneOf`` with provably disjoint branches) is the union of its
+        branches' own rules: shared with every other use of the branches instead of being re-expanded into
+        disjunctive normal form at each site (schemas repeating ``anyOf: [{$ref}, ...]`` stay small)."""
+        if len(parts) != 1 or not isinstance(parts[0][0], dict):
+            return False
+        schema, ptr, base = parts[0]
+        keys = set(schema) - ANNOTATIONS
+        if keys not in ({"anyOf"}, {"oneOf"}) or {"minContains", "maxContains"} & schema.keys():
+            return False
+        kw = keys.pop()
+        subs = [(sub, f"{ptr}/{kw}/{i}", self.doc.where(sub, "", base)[1]) for i, sub in enumerate(schema[kw])]
+        if kw == "oneOf":
+            branches = [self.dnf(*sub, 0) for sub in subs]
+            if not self._disjoint([[]], branches):
+                return False
+        self.b.rule(name, [(self.node(*sub),) for sub in subs])
+        return True
 
     def _nothing(self) -> str:
         return self.b.rule(self.b.fresh("nothing"), [])
@@ -163,18 +247,32 @@ class SchemaCompiler:
                 union += self.dnf(sub, f"{ptr}/anyOf/{i}", self.doc.where(sub, "", base)[1], depth + 1)
             alts = self._product(alts, union, ptr)
         if "oneOf" in schema:
-            branches = [self.dnf(sub, f"{ptr}/oneOf/{i}", self.doc.where(sub, "", base)[1], depth + 1)
-                        for i, sub in enumerate(schema["oneOf"])]
+            subs = [(sub, f"{ptr}/oneOf/{i}", self.doc.where(sub, "", base)[1]) for i, sub in enumerate(schema["oneOf"])]
+            branches = [self.dnf(*sub, depth + 1) for sub in subs]
+            union = [a for br in branches for a in br]
             if not self._disjoint(alts, branches):
-                self.fail("oneOf", f"{ptr}/oneOf", "branches that are not provably disjoint")
-            alts = self._product(alts, [a for br in branches for a in br], ptr)
+                # exactly one branch: branch i and the complement of every other branch, when each branch's
+                # keywords can be negated exactly
+                negs = [self._negate(sub[0]) for sub in subs]
+                if any(n is None for n in negs):
+                    self.fail("oneOf", f"{ptr}/oneOf", "branches that are not provably disjoint and cannot be "
+                              "negated exactly")
+                else:
+                    union = []
+                    for i, br in enumerate(branches):
+                        part = br
+                        for j, neg in enumerate(negs):
+                            if j != i:
+                                part = self._product(part, [[Conjunct(d, subs[j][1], subs[j][2])] for d in neg], ptr)
+                        union += part
+            alts = self._product(alts, union, ptr)
         # dependencies: "k absent, or k present with its dependents", an exact union per key
         deps: list[tuple[str, Any, str]] = []
         if "dependencies" in schema and not self.doc.old_draft:
-            self.fail("dependencies", f"{ptr}/dependencies", "not a 2019-09/2020-12 keyword")
+            # no longer a keyword (validators ignore it); enforcing its draft-07 meaning only removes values,
+            # and it is what the schema's author meant
+            self.note(f"dependencies at #{ptr}/dependencies: a draft-07 keyword, enforced as in draft 7")
         for kw in ("dependentRequired", "dependentSchemas", "dependencies"):
-            if kw == "dependencies" and not self.doc.old_draft:
-                continue
             for k, v in schema.get(kw, {}).items():
                 deps.append((k, v, f"{ptr}/{kw}/{k.replace('~', '~0').replace('/', '~1')}"))
         for k, v, dptr in deps:
@@ -308,8 +406,15 @@ class SchemaCompiler:
 
     # -------------------------------------------------------------------------------------------- enum
     def _finite(self, candidates: list[Any], conjuncts: list[Conjunct]) -> str | None:
-        """Literals of the candidates every conjunct accepts. Conjuncts that are only enum/const/type are
-        checked here (by value, as JSON Schema compares); the others with jsonschema."""
+        """Literals of the candidates every conjunct accepts."""
+        keep = self._finite_values(candidates, conjuncts)
+        if not keep:
+            return None
+        return self.b.rule(self.b.fresh("enum"), [(self.literal(v),) for v in keep])
+
+    def _finite_values(self, candidates: list[Any], conjuncts: list[Conjunct]) -> list[Any]:
+        """The candidates every conjunct accepts. Conjuncts that are only enum/const/type are checked here (by
+        value, as JSON Schema compares); the others with jsonschema."""
         checks = []
         for c in conjuncts:
             keys = set(c.schema) - ANNOTATIONS
@@ -336,13 +441,59 @@ class SchemaCompiler:
                 raise UnsupportedFeatureError(f"enum at #{conjuncts[0].ptr}: cannot check candidates ({e})") from None
             if ok:
                 keep.append(value)
-        if not keep:
+        return keep
+
+    def _item_values(self, parts: tuple[Part, ...]) -> list[Any] | None:
+        """The values the intersection of ``parts`` accepts when they form a finite set (enum/const, booleans,
+        null), distinct under JSON Schema equality; None when the set is not known to be finite."""
+        parts = tuple(p for p in parts if p[0] is not True and p[0] != {})
+        if any(p[0] is False for p in parts):
+            return []
+        if not parts:
             return None
-        return self.b.rule(self.b.fresh("enum"), [(self.literal(v),) for v in keep])
+        alternatives: list[list[Conjunct]] = [[]]
+        for schema, ptr, base in parts:
+            alternatives = self._product(alternatives, self.dnf(schema, ptr, base, 0), ptr)
+        values, seen = [], set()
+        for alt in alternatives:
+            plain = merge(alt, self)
+            if plain is None:
+                continue
+            if plain.finite is not None:
+                vals = self._finite_values(plain.finite, alt)
+            elif plain.types <= {"null", "boolean"}:
+                vals = [v for v, t in ((None, "null"), (True, "boolean"), (False, "boolean")) if t in plain.types]
+            else:
+                return None
+            for v in vals:
+                k = _canon(v)
+                if k not in seen:
+                    seen.add(k)
+                    values.append(v)
+        return values
+
+    def _unique_array(self, values: list[Any], lo: int, hi: int | None) -> str:
+        """Arrays of distinct elements of the finite set ``values``: one rule per subset already written."""
+        b = self.b
+        n = len(values)
+        lits = [self._child(self.literal, v) for v in values]
+        hi = n if hi is None else min(hi, n)
+        after = {mask: b.fresh("uniq") for mask in range(1 << n)}
+        for mask, name in after.items():
+            count = bin(mask).count("1")
+            alts: list[tuple[str, ...]] = [()] if count >= lo else []
+            if count < hi:
+                alts += [(self.comma, lits[i], after[mask | 1 << i]) for i in range(n) if not mask >> i & 1]
+            b.rule(name, alts)
+        first = [(lits[i], after[1 << i]) for i in range(n)] if hi >= 1 else []
+        alts = [self._container(self.t_lbrack, self.t_rbrack, b.rule(b.fresh("elems"), first))] if first else []
+        if lo == 0:
+            alts.append(self._container(self.t_lbrack, self.t_rbrack, None))
+        return b.rule(b.fresh("array"), alts)
 
     def literal(self, value: Any) -> str:
         """The rule of one JSON value (canonical layout, whitespace per the policy)."""
-        key = json.dumps(value, sort_keys=False)
+        key = f"{self._dkey()}:{json.dumps(value, sort_keys=False)}"
         hit = self.lit_memo.get(key)
         if hit is not None:
             return hit
@@ -361,25 +512,25 @@ class SchemaCompiler:
             alts = [(b.anonymous_terminal(strings.literal_string_lexeme(value), "STR"),)]
         elif isinstance(value, list):
             if not value:
-                alts = [(self.t_lbrack, self.ows, self.t_rbrack)]
+                alts = [self._container(self.t_lbrack, self.t_rbrack, None)]
             else:
-                body: list[str] = [self.t_lbrack, self.ows]
+                body: list[str] = []
                 for i, v in enumerate(value):
                     if i:
                         body.append(self.comma)
-                    body.append(self.literal(v))
-                alts = [tuple(body + [self.ows, self.t_rbrack])]
+                    body.append(self._child(self.literal, v))
+                alts = [self._container(self.t_lbrack, self.t_rbrack, b.rule(b.fresh("litbody"), [tuple(body)]))]
         elif isinstance(value, dict):
             if not value:
-                alts = [(self.t_lbrace, self.ows, self.t_rbrace)]
+                alts = [self._container(self.t_lbrace, self.t_rbrace, None)]
             else:
-                body = [self.t_lbrace, self.ows]
+                body = []
                 for i, (k, v) in enumerate(value.items()):
                     if i:
                         body.append(self.comma)
                     body += [b.anonymous_terminal(strings.literal_string_lexeme(k), "STR"), self.colon,
-                             self.literal(v)]
-                alts = [tuple(body + [self.ows, self.t_rbrace])]
+                             self._child(self.literal, v)]
+                alts = [self._container(self.t_lbrace, self.t_rbrace, b.rule(b.fresh("litbody"), [tuple(body)]))]
         else:
             raise SchemaError(f"not a JSON value: {value!r}")
         name = b.rule(b.fresh("lit"), alts)
@@ -403,63 +554,147 @@ class SchemaCompiler:
                 lo = b_lo if lo is None else max(lo, b_lo)
             else:
                 hi = b_hi if hi is None else min(hi, b_hi)
+        # multipleOf m_i = p_i / 10^d_i: x is a multiple of all iff x * 10^d (d = max d_i) is an integer
+        # divisible by lcm(p_i * 10^(d - d_i))
+        steps = []
+        for value, ptr in p.multiple_of:
+            v = _decimal_bound(value)
+            if v is None or v > 10**6:
+                self.fail("multipleOf", f"{ptr}/multipleOf", "multipleOf above 10**6 or with more than 15 digits")
+                continue
+            steps.append(v)
+        d_exp = max((len(numbers.fraction_digits(v)) for v in steps), default=0)
+        modulus = 1
+        for v in steps:
+            modulus = math.lcm(modulus, int(v * 10**d_exp))
+        if steps and d_exp == 0 and "integer" in types:
+            # a multiple of an integer is an integer: numbers reduce to integers (written without fraction)
+            types = {"integer"}
         if "fraction" in types:
-            for _value, ptr in p.multiple_of:
-                self.fail("multipleOf", f"{ptr}/multipleOf", "multipleOf on numbers")
-            if "integer" not in types:
-                self.fail("not", p.ptr, "numbers excluding integers")
-            if not p.bounds:
+            integers = "integer" in types  # else: numbers that are not integers (exponent forms not generated)
+            if not p.bounds and not steps and integers:
                 return self.b.anonymous_terminal(numbers.NUMBER, "NUMBER")
-            low: tuple[int, bool] | None = None
-            high: tuple[int, bool] | None = None
+            low: tuple[Fraction, bool] | None = None
+            high: tuple[Fraction, bool] | None = None
             for kw, value, ptr in p.bounds:
-                v = Fraction(value)
-                if v.denominator != 1:
-                    self.fail(kw, f"{ptr}/{kw}", "a non-integer bound on numbers")
+                v = _decimal_bound(value)
+                if v is None:
+                    self.fail(kw, f"{ptr}/{kw}", "a bound with more than 15 significant digits on numbers")
                     continue
-                bound = (int(v), not kw.startswith("exclusive"))
+                bound = (v, not kw.startswith("exclusive"))
                 if kw in ("minimum", "exclusiveMinimum"):
                     if low is None or bound[0] > low[0] or (bound[0] == low[0] and not bound[1]):
                         low = bound
                 elif high is None or bound[0] < high[0] or (bound[0] == high[0] and not bound[1]):
                     high = bound
             # Exact for plain decimals; exponent notation is not generated for bounded numbers.
-            regex = numbers.decimal_range_regex(low, high)
-            return None if regex == ir.NOTHING else self.b.anonymous_terminal(regex, "NUMBER")
-        for value, ptr in p.multiple_of:
-            if value != 1:
-                self.fail("multipleOf", f"{ptr}/multipleOf", "multipleOf other than 1")
+            regex = numbers.decimal_range_regex(low, high, integers)
+            if regex == ir.NOTHING:
+                return None
+            if steps:
+                return self._multiples(regex, modulus, d_exp, p.ptr)
+            return self.b.anonymous_terminal(regex, "NUMBER")
         if lo is not None and hi is not None and lo > hi:
             return None
-        return self.b.anonymous_terminal(numbers.integer_range_regex(lo, hi), "INT")
+        regex = numbers.integer_range_regex(lo, hi)
+        if modulus > 1 or d_exp:
+            return self._multiples(regex, modulus, d_exp, p.ptr)
+        return self.b.anonymous_terminal(regex, "INT")
+
+    def _multiples(self, regex: ir.Regex, m: int, d: int, ptr: str) -> str | None:
+        """The numbers x of ``regex`` (plain decimals) with x * 10^d an integer divisible by ``m``: the product
+        of its automaton with (remainder of the digits read so far, fraction digits read), as right-linear
+        rules over one-character lexemes (exact). Past d fraction digits only zeros may follow."""
+        b = self.b
+        digits = d
+        try:
+            auto = dfa.build_dfa(regex, max_states=400, what=f"number range at #{ptr}")
+        except UnsupportedFeatureError as e:
+            self.fail("multipleOf", f"{ptr}/multipleOf", str(e))
+            return b.anonymous_terminal(regex, "NUMBER")
+        too_big = UnsupportedFeatureError if m > 10_000 else None
+        start = (0, 0, -1)  # (automaton state, remainder, fraction digits read; -1: no "." yet)
+        names: dict[tuple[int, int, int], str] = {start: b.fresh("mult")}
+        todo = [start]
+        while todo:
+            q, r, k = todo.pop()
+            done = q in auto.accepting and (r * 10 ** (digits - max(k, 0))) % m == 0
+            alts: list[tuple[str, ...]] = [()] if done else []
+            groups: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+            for ranges, target in auto.edges[q]:
+                for lo, hi in ranges:
+                    for cp in range(lo, hi + 1):
+                        if cp == 0x2E:  # "."
+                            key = (target, r, 0)
+                        elif not 0x30 <= cp <= 0x39:  # "-"
+                            key = (target, r, k)
+                        elif k < digits:
+                            key = (target, (r * 10 + cp - 0x30) % m, -1 if k < 0 else k + 1)
+                        elif cp == 0x30:  # past d fraction digits: only zeros
+                            key = (target, r, k)
+                        else:
+                            continue
+                        groups.setdefault(key, []).append((cp, cp))
+            for key, cps in groups.items():
+                if key not in names:
+                    names[key] = b.fresh("mult")
+                    todo.append(key)
+                alts.append((b.anonymous_terminal(ir.char_set(cps), "DIGIT"), names[key]))
+            b.rule(names[(q, r, k)], alts)
+            if too_big or len(names) > 4_000:
+                self.fail("multipleOf", f"{ptr}/multipleOf", "multipleOf with these bounds needs more than 4000 "
+                          "automaton states")
+                return b.anonymous_terminal(regex, "NUMBER")
+        return names[start]
 
     # ------------------------------------------------------------------------------------------ strings
     def _string(self, p: Plain) -> str:
         try:
             decoded = self._string_regex(p, product_fallback=True)
         except _TooComplex as e:
-            return self._string_by_chars(e.parts, p.ptr)
+            return self._string_by_chars(e.parts, p.ptr, e.length)
         return self.b.anonymous_terminal(strings.string_lexeme(decoded), "STR")
 
-    def _string_by_chars(self, parts: list[ir.Regex], ptr: str) -> str:
-        """A string whose constraints have no small plain regex: the automaton of their intersection
-        becomes right-linear rules over one-character lexemes (JSON character encodings form a prefix code,
-        so longest match splits the string into characters). Exact; masks cost one parse step per character."""
+    def _string_by_chars(self, parts: list[ir.Regex], ptr: str, length: tuple[int, int | None] | None) -> str:
+        """A string whose constraints have no small plain regex: the automaton of their intersection (times a
+        character counter for ``length`` = (min, max)) becomes right-linear rules over one-character lexemes
+        (JSON character encodings form a prefix code, so longest match splits the string into characters).
+        Exact; masks cost one parse step per character."""
         b = self.b
         try:
-            d = dfa.build_dfa(dfa.mk_and(parts), max_states=20_000, what=f"string constraints at #{ptr}")
+            d = dfa.build_dfa(dfa.mk_and(parts) if parts else strings.ANYSTAR, max_states=1_500, max_work=60_000,
+                              what=f"string constraints at #{ptr}")
         except UnsupportedFeatureError as e:
             self.fail("pattern", ptr, str(e))
             return b.anonymous_terminal(strings.ANY_STRING, "STR")
-        names = [b.fresh("chars") for _ in d.edges]
-        for s_idx, edges in enumerate(d.edges):
-            alts: list[tuple[str, ...]] = [()] if s_idx in d.accepting else []
-            for ranges, target in edges:
-                term = b.anonymous_terminal(strings.encode_chars(tuple(ranges)), "CHAR")
-                alts.append((term, names[target]))
-            b.rule(names[s_idx], alts)
+        lo, hi = length if length is not None else (0, 0)
+        counting = length is not None
+        cap = (hi if hi is not None else lo) if counting else 0
+        if len(d.edges) * (cap + 1) > 4_000:
+            self.fail("pattern", ptr, "pattern with minLength/maxLength needs more than 4000 automaton states")
+            return b.anonymous_terminal(strings.ANY_STRING, "STR")
+        names: dict[tuple[int, int], str] = {}
+        todo = [(0, 0)]
+        names[(0, 0)] = b.fresh("chars")
+        terms: dict[int, str] = {}
+        while todo:
+            q, c = todo.pop()
+            ok = q in d.accepting and (not counting or c >= lo)
+            alts: list[tuple[str, ...]] = [()] if ok else []
+            nc = c + 1 if not counting or hi is not None else min(c + 1, cap)
+            if not counting or hi is None or c < hi:
+                for k, (ranges, target) in enumerate(d.edges[q]):
+                    key = (target, nc if counting else 0)
+                    if key not in names:
+                        names[key] = b.fresh("chars")
+                        todo.append(key)
+                    term = terms.get((q, k))
+                    if term is None:
+                        term = terms[(q, k)] = b.anonymous_terminal(strings.encode_chars(tuple(ranges)), "CHAR")
+                    alts.append((term, names[key]))
+            b.rule(names[(q, c)], alts)
         quote = b.anonymous_terminal(strings.QUOTE, "QUOTE")
-        return b.rule(b.fresh("string"), [(quote, names[0], quote)])
+        return b.rule(b.fresh("string"), [(quote, names[(0, 0)], quote)])
 
     def _string_regex(self, p: Plain, product_fallback: bool = False) -> ir.Regex:
         """The decoded-string regex of a Plain's string keywords."""
@@ -467,8 +702,12 @@ class SchemaCompiler:
             return ir.NOTHING
         parts: list[ir.Regex] = []
         limit = self.opt.max_string_length
-        if p.max_length is not None and p.max_length > limit or p.min_length > limit:
-            raise LimitExceededError(f"minLength/maxLength at #{p.ptr} above {limit} (max_string_length)")
+        if p.min_length > limit:
+            raise LimitExceededError(f"minLength at #{p.ptr} above {limit} (max_string_length)")
+        if p.max_length is not None and p.max_length > limit:
+            # Strings of at most max_string_length characters are valid: a subset, never a false accept.
+            self.note(f"maxLength at #{p.ptr}: strings limited to {limit} characters (max_string_length)")
+            p.max_length = limit
         for pattern, ptr in p.patterns:
             r = self._search_regex(pattern, f"{ptr}/pattern")
             if r is not None:
@@ -476,14 +715,26 @@ class SchemaCompiler:
         for name, ptr in p.formats:
             if formats.is_supported(name):
                 parts.append(formats.format_regex(name))
-            else:
+            elif name in formats.STANDARD:
                 self.fail("format", f"{ptr}/format", f"format {name!r}")
+            else:  # not a format of the spec: validators ignore it (an annotation), so do we
+                self.note(f"format at #{ptr}/format: unknown format {name!r} ignored (as validators do)")
         if p.min_length or p.max_length is not None:
             # length bounds folded into a pattern when its shape allows it (no automaton product needed)
             folded = [_with_length(r, p.min_length, p.max_length) for r in parts]
             hit = next((i for i, r in enumerate(folded) if r is not None), None)
             if hit is not None:
                 parts[hit] = folded[hit]
+            elif product_fallback and parts:
+                # pattern x length: a plain regex only when the product is small, else a character automaton
+                base = self._intersect(parts, p.ptr, "string constraints", product_fallback)
+                if base is None:
+                    return ir.NOTHING
+                states = _dfa_size(base)
+                cap = p.max_length if p.max_length is not None else p.min_length
+                if states is None or states * (cap + 1) > 400:
+                    raise _TooComplex([base], (p.min_length, p.max_length))
+                parts = [base, dfa.mk_rep(strings.ANY, p.min_length, p.max_length)]
             else:
                 parts.append(dfa.mk_rep(strings.ANY, p.min_length, p.max_length))
         out = self._intersect(parts, p.ptr, "string constraints", product_fallback)
@@ -510,10 +761,10 @@ class SchemaCompiler:
         if len(parts) == 1 and not isinstance(parts[0], (dfa.And, dfa.Not)):
             return None if parts[0] == ir.NOTHING else parts[0]
         try:
-            out = dfa.to_plain_regex(dfa.mk_and(parts), what=f"{what} at #{ptr}")
+            out = dfa.to_plain_regex(dfa.mk_and(parts), what=f"{what} at #{ptr}", max_work=200_000)
         except UnsupportedFeatureError as e:
             if product_fallback:
-                raise _TooComplex(parts) from None
+                raise _TooComplex(parts, None) from None
             self.fail(what.split("/")[0].split(" ")[0], ptr, str(e))
             return parts[0]
         return None if out == ir.NOTHING else out
@@ -543,6 +794,14 @@ class SchemaCompiler:
     # ------------------------------------------------------------------------------------------- arrays
     def _array(self, p: Plain) -> str:
         b = self.b
+        if p.unique and (p.max_items is None or p.max_items > 1) and (p.prefix_items or p.items is not False):
+            values = None
+            if not p.prefix_items and not p.contains:
+                values = self._item_values(p.items)
+            if values is not None and len(values) <= 10:
+                return self._unique_array(values, p.min_items, p.max_items)
+            self.fail("uniqueItems", f"{p.ptr}/uniqueItems", "uniqueItems unless the items are a finite set of at "
+                      "most 10 values (enum, const, boolean, null)")
         if p.contains:
             contains = [c for c in p.contains if c[1] > 0 or c[2] is not None]
             if not contains:
@@ -555,8 +814,8 @@ class SchemaCompiler:
                 self.fail("contains", f"{c[3]}/contains", "contains with maxContains, prefixItems, minItems/maxItems "
                           "or several contains")
         lo, hi = p.min_items, p.max_items
-        prefix = [self.conj(parts) for parts in p.prefix_items]
-        item = None if p.items is False else self.conj(p.items)
+        prefix = [self._child(self.conj, parts) for parts in p.prefix_items]
+        item = None if p.items is False else self._child(self.conj, p.items)
         n = len(prefix)
         if hi is not None and hi < n:
             prefix, n = prefix[:hi], hi
@@ -584,18 +843,17 @@ class SchemaCompiler:
         elif item is not None and (hi is None or hi >= 1):
             more = b.repeat((self.comma, item), max(lo - 1, 0), None if hi is None else hi - 1, hint="items")
             first.append((item, more))
-        alts = [(self.t_lbrack, self.ows, f, self.ows, self.t_rbrack) for f in
-                (b.rule(b.fresh("elems"), first),)] if first else []
+        alts = [self._container(self.t_lbrack, self.t_rbrack, b.rule(b.fresh("elems"), first))] if first else []
         if lo == 0:
-            alts.append((self.t_lbrack, self.ows, self.t_rbrack))
+            alts.append(self._container(self.t_lbrack, self.t_rbrack, None))
         return b.rule(name, alts)
 
     def _array_contains(self, p: Plain, contains: Part, k: int) -> str:
         """Arrays with at least ``k`` elements matching ``contains`` (every element matching ``items``)."""
         b = self.b
         items = () if p.items is False else p.items
-        item = self._nothing() if p.items is False else self.conj(items)
-        match = self._nothing() if p.items is False else self.conj(items + (contains,))
+        item = self._nothing() if p.items is False else self._child(self.conj, items)
+        match = self._nothing() if p.items is False else self._child(self.conj, items + (contains,))
         need = [b.rule(b.fresh("cont"), [()])]
         need[0] = b.repeat((self.comma, item), 0, None, hint="cont")
         for j in range(1, k + 1):  # need[j]: after some elements, j more matches required
@@ -603,7 +861,7 @@ class SchemaCompiler:
             b.rule(r, [(self.comma, item, r), (self.comma, match, need[j - 1])])
             need.append(r)
         first = b.rule(b.fresh("cont"), [(match, need[k - 1]), (item, need[k])])
-        return b.rule(b.fresh("array"), [(self.t_lbrack, self.ows, first, self.ows, self.t_rbrack)])
+        return b.rule(b.fresh("array"), [self._container(self.t_lbrack, self.t_rbrack, first)])
 
     # ------------------------------------------------------------------------------------------ objects
     def _object(self, p: Plain) -> str:
@@ -655,12 +913,12 @@ class SchemaCompiler:
             if key is None:
                 continue
             term = b.anonymous_terminal(strings.string_lexeme(key), "STR")
-            members.append((term, self.colon, self.conj(tuple(val))))
+            members.append((term, self.colon, self._child(self.conj, tuple(val))))
         extra_member = b.rule(b.fresh("member"), members) if members else None
         slots: list[tuple[str, str]] = []
         n_listed_max = 0
         for k in names:
-            value = self.conj(value_parts(k))
+            value = self._child(self.conj, value_parts(k))
             if extra_member is not None:
                 slots.append(("star", extra_member))
             key = b.anonymous_terminal(strings.literal_string_lexeme(k), "STR")
@@ -678,6 +936,13 @@ class SchemaCompiler:
                       "additional properties allowed")
             need_min = False
         need_max = hi is not None and (extra_member is not None or len(names) > hi)
+        if self.opt.key_order == "any":
+            listed = [(k, member) for (kind, member), k in zip([sl for sl in slots if sl[0] != "star"], names,
+                                                                strict=True)]
+            if need_min or need_max:
+                self.fail("minProperties" if need_min else "maxProperties", p.ptr,
+                          "property counts with key_order='any'")
+            return self._object_any_order(listed, p.required, extra_member)
         cap = hi if need_max else (lo if need_min else 0)
         m = len(slots)
         if (m + 1) * (cap + 1) > 50_000:
@@ -706,27 +971,54 @@ class SchemaCompiler:
             if n is not None:
                 alts.append((member, after[(i if kind == "star" else i + 1, n)]))
             b.rule(first[i], alts)
-        alts = [(self.t_lbrace, self.ows, first[0], self.ows, self.t_rbrace)]
+        alts = [self._container(self.t_lbrace, self.t_rbrace, first[0])]
         if not p.required and not (need_min and lo > 0):
-            alts.append((self.t_lbrace, self.ows, self.t_rbrace))
+            alts.append(self._container(self.t_lbrace, self.t_rbrace, None))
+        return b.rule(b.fresh("object"), alts)
+
+    def _object_any_order(self, listed: list[tuple[str, str]], required: set, extra: str | None) -> str:
+        """Objects whose listed properties come in any order, each at most once (key_order="any"): one rule
+        per set of listed keys already written, so 2^n rules for n listed keys (bounded)."""
+        b = self.b
+        n = len(listed)
+        if n > self.opt.max_any_order_keys:
+            raise LimitExceededError(f"key_order='any': object with {n} listed properties (more than "
+                                     f"max_any_order_keys={self.opt.max_any_order_keys})")
+        req = [i for i, (k, _m) in enumerate(listed) if k in required]
+        after = {mask: b.fresh("anyord") for mask in range(1 << n)}
+        for mask, name in after.items():
+            alts: list[tuple[str, ...]] = [()] if all(mask >> i & 1 for i in req) else []
+            alts += [(self.comma, member, after[mask | 1 << i]) for i, (_k, member) in enumerate(listed)
+                     if not mask >> i & 1]
+            if extra is not None:
+                alts.append((self.comma, extra, name))
+            b.rule(name, alts)
+        first = [(member, after[1 << i]) for i, (_k, member) in enumerate(listed)]
+        if extra is not None:
+            first.append((extra, after[0]))
+        alts = [self._container(self.t_lbrace, self.t_rbrace, b.rule(b.fresh("obj"), first))] if first else []
+        if not req:
+            alts.append(self._container(self.t_lbrace, self.t_rbrace, None))
         return b.rule(b.fresh("object"), alts)
 
     # ------------------------------------------------------------------------------------- any value
     def any_value(self) -> str:
-        if self._any is not None:
-            return self._any
+        d = self._dkey()
+        if d in self._any:
+            return self._any[d]
         b = self.b
-        value = self._any = b.fresh("any")
+        value = self._any[d] = b.fresh("any")
         s = b.anonymous_terminal(strings.ANY_STRING, "STR")
-        member = b.rule(b.fresh("anymember"), [(s, self.colon, value)])
+        child = self._child(self.any_value)
+        member = b.rule(b.fresh("anymember"), [(s, self.colon, child)])
         members = b.fresh("anymembers")
         b.rule(members, [(member,), (members, self.comma, member)])
         elems = b.fresh("anyelems")
-        b.rule(elems, [(value,), (elems, self.comma, value)])
-        obj = b.rule(b.fresh("anyobj"), [(self.t_lbrace, self.ows, self.t_rbrace),
-                                           (self.t_lbrace, self.ows, members, self.ows, self.t_rbrace)])
-        arr = b.rule(b.fresh("anyarr"), [(self.t_lbrack, self.ows, self.t_rbrack),
-                                           (self.t_lbrack, self.ows, elems, self.ows, self.t_rbrack)])
+        b.rule(elems, [(child,), (elems, self.comma, child)])
+        obj = b.rule(b.fresh("anyobj"), [self._container(self.t_lbrace, self.t_rbrace, None),
+                                           self._container(self.t_lbrace, self.t_rbrace, members)])
+        arr = b.rule(b.fresh("anyarr"), [self._container(self.t_lbrack, self.t_rbrack, None),
+                                           self._container(self.t_lbrack, self.t_rbrack, elems)])
         b.rule(value, [(obj,), (arr,), (s,), (b.anonymous_terminal(numbers.NUMBER, "NUMBER"),),
                        (self._lit_terminal("true"),), (self._lit_terminal("false"),), (self._lit_terminal("null"),)])
         return value
@@ -817,6 +1109,26 @@ def _discriminators(alt: list[Conjunct]) -> dict[str, set[str]]:
                 vals = {_canon(v) for v in ([sub["const"]] if "const" in sub else sub["enum"])}
                 out[k] = out[k] & vals if k in out else vals
     return out
+
+
+def _decimal_bound(value: Any) -> Fraction | None:
+    """The value a validator compares numbers with: an int exactly; a float as its shortest decimal (the
+    JSON text), which orders like the double against decimals of <= 15 significant digits when it has at
+    most 15 itself (None otherwise). Doubles >= 2**53 are integers: taken exactly."""
+    if isinstance(value, int) or abs(value) >= 2**53:
+        return Fraction(value)
+    d = Decimal(repr(value)).normalize()
+    if len(d.as_tuple().digits) > 15:
+        return None
+    return Fraction(d)
+
+
+def _dfa_size(r: ir.Regex) -> int | None:
+    """Number of DFA states of ``r`` (None when over a small bound)."""
+    try:
+        return len(dfa.build_dfa(r, max_states=400, max_work=20_000, what="size estimate").edges)
+    except UnsupportedFeatureError:
+        return None
 
 
 def _length_range(r: ir.Regex) -> tuple[int, int | None]:

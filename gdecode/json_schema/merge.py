@@ -19,6 +19,11 @@ ANNOTATIONS = frozenset({
     "$id", "$anchor", "$defs", "definitions", "contentEncoding", "contentMediaType", "contentSchema",
     "$vocabulary", "$dynamicAnchor", "minContains", "maxContains",
 })  # fmt: skip
+# Keywords of drafts 3 to 2020-12 that this module does not handle itself: never silently ignored.
+KNOWN_KEYWORDS = frozenset({
+    "$dynamicRef", "$recursiveRef", "$recursiveAnchor", "extends", "disallow", "divisibleBy", "$ref", "allOf", "anyOf",
+    "oneOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "optional",
+})  # fmt: skip
 _NUMBER_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 ARRAY_KWS = frozenset({"items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
                        "unevaluatedItems"})
@@ -51,6 +56,7 @@ class Plain:
     min_items: int = 0
     contains: list = field(default_factory=list)  # (part, minContains, maxContains or None, pointer)
     max_items: int | None = None
+    unique: bool = False
     names: list = field(default_factory=list)  # listed property names (properties, then required), in order
     object_conjuncts: list = field(default_factory=list)  # (properties {name: part}, [(pattern, ptr, part)], add)
     property_names: list = field(default_factory=list)  # parts
@@ -120,8 +126,11 @@ def merge(alt: list[Conjunct], compiler) -> Plain | None:
                 continue
             elif kw in OBJECT_KWS:
                 continue
+            elif kw in KNOWN_KEYWORDS:
+                fail(kw, f"{ptr}/{kw}", "unsupported keyword")
             else:
-                fail(kw, f"{ptr}/{kw}", "unknown or unsupported keyword")
+                # Not a keyword of any JSON Schema draft: validators ignore it, so ignoring it is exact.
+                compiler.note(f"{kw} at #{ptr}/{_esc(kw)}: unknown keyword, ignored (as validators do)")
         if ARRAY_KWS & s.keys():
             arrays.append(c)
         if OBJECT_KWS & s.keys():
@@ -178,9 +187,7 @@ def _merge_arrays(p: Plain, arrays: list[Conjunct], compiler) -> None:
                                s.get("maxContains"), ptr))
         if "unevaluatedItems" in s:
             fail("unevaluatedItems", f"{ptr}/unevaluatedItems")
-    for c in arrays:
-        if c.schema.get("uniqueItems") is True and (p.max_items is None or p.max_items > 1):
-            fail("uniqueItems", f"{c.ptr}/uniqueItems")
+    p.unique = any(c.schema.get("uniqueItems") is True for c in arrays)  # enforced (or refused) by the compiler
     n = max((len(x) for x in prefixes), default=0)
     for j in range(n):
         parts = []

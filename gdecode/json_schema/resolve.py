@@ -7,6 +7,7 @@ defines); anything else raises UnsupportedFeatureError. Every indexed subschema 
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
@@ -52,19 +53,31 @@ def format_checker() -> jsonschema.FormatChecker:
     return fc
 
 
+@functools.lru_cache(maxsize=16)
+def _meta_validator(cls):
+    """One meta-schema validator per draft (building one costs more than validating a small schema)."""
+    return cls(cls.META_SCHEMA)
+
+
+@functools.lru_cache(maxsize=1)
+def _format_checker() -> jsonschema.FormatChecker:
+    return format_checker()
+
+
 class Document:
     def __init__(self, root: Any) -> None:
         self.root = root
         cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
         # Meta-validation without format checks: "regex" would be checked with Python's re, not ECMA-262.
-        e = jsonschema.exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(root))
+        meta = _meta_validator(cls)
+        e = None if meta.is_valid(root) else jsonschema.exceptions.best_match(meta.iter_errors(root))
         if e is not None:
             ptr = "".join("/" + escape_pointer(str(p)) for p in e.absolute_path)
             raise SchemaError(f"invalid schema at #{ptr}: {e.message}") from None
         schema_uri = root.get("$schema", "") if isinstance(root, dict) else ""
         self.old_draft = any(d in schema_uri for d in _OLD_DRAFTS)
         self.tuple_items = self.old_draft or "2019-09" in schema_uri  # items: [...] + additionalItems
-        self.validator = cls(root, format_checker=format_checker())
+        self.validator = cls(root, format_checker=_format_checker())
         self.info: dict[int, tuple[str, str]] = {}  # id(node) -> (pointer, base URI)
         self.resources: dict[str, tuple[Any, str]] = {}
         self.anchors: dict[tuple[str, str], tuple[Any, str]] = {}

@@ -76,8 +76,10 @@ JSON_CHAR = encode_chars(dfa.ANY_RANGES)
 ANY_STRING = ir.Seq((QUOTE, ir.Repeat(JSON_CHAR, 0, None), QUOTE))
 
 
+@functools.lru_cache(maxsize=4096)
 def string_lexeme(decoded: ir.Regex) -> ir.Regex:
-    """The lexeme (quotes included) of the JSON strings whose value matches ``decoded``."""
+    """The lexeme (quotes included) of the JSON strings whose value matches ``decoded`` (cached: schemas
+    repeat the same string constraints, and regex nodes hash in O(1))."""
     if decoded == ANYSTAR:
         return ANY_STRING
     return ir.Seq((QUOTE, encode(decoded), QUOTE))
@@ -89,6 +91,11 @@ def literal_string_lexeme(value: str) -> ir.Regex:
 
 def not_in_regex(words) -> ir.Regex:
     """Decoded strings that are not one of ``words`` (exact complement of a finite set, via its trie)."""
+    return _not_in_regex(tuple(words))
+
+
+@functools.lru_cache(maxsize=1024)
+def _not_in_regex(words: tuple[str, ...]) -> ir.Regex:
     trie: dict = {}
     for w in words:
         node = trie

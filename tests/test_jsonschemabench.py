@@ -1,0 +1,286 @@
+"""JSONSchemaBench (issue 4): 13 splits, 8397 real-world schemas, each with valid and invalid instances.
+
+For every schema gdecode compiles (Llama-3 tokenizer, per-schema limits), every valid instance must be
+accepted token by token and every invalid one rejected. The text is what a model constrained by our
+default grammar writes: ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` (compact; the
+default ``"flexible"`` whitespace accepts it, and non-ASCII characters are written literally since the
+grammar only produces ``\\u00XX`` escapes for control characters), tokenized by the Llama-3 tokenizer.
+Object keys are put in schema order first (the default ``key_order="schema"``: a model writes listed
+properties in the order of ``properties``); the instance's own order is tried too.
+
+* **false accept** (an *invalidation error*): an instance labelled invalid, which ``jsonschema`` also finds
+  invalid, is accepted. Must be zero.
+* **valid rejected**: a valid instance is rejected (a completeness gap, e.g. numbers in exponent notation
+  under bounds, leap seconds with offsets). Ratcheted.
+* Instances the labels and ``jsonschema`` disagree on, or that cannot be encoded (lone surrogates), are
+  counted apart and not judged.
+
+The full run is ``slow``; the default suite runs a few records per split. ``python
+tests/test_jsonschemabench.py`` prints the per-split table with llguidance's compile share on the same
+records (llguidance is optional).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import gdecode as gd
+from gdecode.compiler import Limits
+from gdecode.errors import GDecodeError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import skip_unless_ci  # noqa: E402
+
+# Bounds per schema: compiling all 8397 schemas must stay within minutes.
+LIMITS = Limits(max_nfa_states=200_000, max_dfa_states=20_000)
+OPTIONS = {"max_rules": 20_000}
+
+
+def data_dir() -> Path:
+    from gdecode.assets import shared_assets_dir
+
+    shared = shared_assets_dir()
+    return (shared.parent if shared else ROOT.parent / "shared") / "datasets" / "jsonschemabench"
+
+
+def records(split: str, limit: int | None = None, stride: int = 1, max_chars: int | None = None) -> list[dict]:
+    out = []
+    with (data_dir() / f"{split}.jsonl").open() as f:
+        for i, line in enumerate(f):
+            if i % stride == 0:
+                rec = json.loads(line)
+                if max_chars is None or len(json.dumps(rec["schema"])) <= max_chars:
+                    out.append(rec)
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def splits() -> list[str]:
+    return sorted(p.stem for p in data_dir().glob("*.jsonl"))
+
+
+def key_order(schema) -> dict[str, int]:
+    """Property names in document order (``properties`` keys, then ``required`` entries), first seen wins."""
+    order: dict[str, int] = {}
+    stack = [schema]
+    seen = 0
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict):
+                for k in props:
+                    order.setdefault(k, len(order))
+            req = node.get("required")
+            if isinstance(req, list):
+                for k in req:
+                    if isinstance(k, str):
+                        order.setdefault(k, len(order))
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+        seen += 1
+    return order
+
+
+def reorder(value, order: dict[str, int]):
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (order.get(k, len(order)), list(value).index(k)))
+        return {k: reorder(value[k], order) for k in keys}
+    if isinstance(value, list):
+        return [reorder(v, order) for v in value]
+    return value
+
+
+def texts(value, schema) -> list[str]:
+    """The serializations tried: schema key order, then the instance's own order (when different)."""
+    dump = lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":"))  # noqa: E731
+    out = [dump(reorder(value, key_order(schema)))]
+    own = dump(value)
+    if own != out[0]:
+        out.append(own)
+    return out
+
+
+def _exact_multiple_of(validator, m, instance, schema):
+    """``multipleOf`` on the decimal values of the JSON text (the spec), not on doubles: jsonschema finds
+    0.07 not a multiple of 0.01 because 0.07 / 0.01 == 7.000000000000001."""
+    if validator.is_type(instance, "number") and not isinstance(instance, bool):
+        x = Fraction(repr(instance)) if isinstance(instance, float) else Fraction(instance)
+        d = Fraction(repr(m)) if isinstance(m, float) else Fraction(m)
+        if (x / d).denominator != 1:
+            yield jsonschema.ValidationError(f"{instance!r} is not a multiple of {m}")
+
+
+def oracle_for(schema):
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    exact = jsonschema.validators.extend(cls, {"multipleOf": _exact_multiple_of})
+    return exact(schema, format_checker=jsonschema.FormatChecker())
+
+
+class Checker:
+    def __init__(self) -> None:
+        from gdecode.assets import load_hf_tokenizer
+
+        self.hf = load_hf_tokenizer("llama3")
+        self.tok = gd.TokenizerInfo.from_huggingface(self.hf)
+
+    def compile(self, schema):
+        return gd.compile_json_schema(schema, self.tok, limits=LIMITS, **OPTIONS)
+
+    def accepts(self, g, text: str) -> bool:
+        ids = self.hf.encode(text, add_special_tokens=False)
+        m = gd.Matcher(g)
+        return m.consume_tokens(ids) == len(ids) and m.is_accepting()
+
+    def check(self, rec: dict, counts: Counter, problems: list) -> None:
+        schema = rec["schema"]
+        counts["schemas"] += 1
+        t = time.perf_counter()
+        try:
+            g = self.compile(schema)
+        except GDecodeError as e:
+            counts["not_compiled"] += 1
+            counts["error:" + type(e).__name__] += 1
+            return
+        finally:
+            counts["compile_ms"] += int((time.perf_counter() - t) * 1e3)
+        counts["compiled"] += 1
+        try:
+            validator = oracle_for(schema)
+        except Exception:  # noqa: BLE001 - the oracle cannot read the schema: instances not judged
+            validator = None
+        for test in rec["tests"]:
+            try:
+                cands = texts(test["data"], schema)
+                for c in cands:
+                    c.encode("utf-8")
+            except (UnicodeEncodeError, ValueError):
+                counts["unencodable"] += 1
+                continue
+            try:
+                oracle = None if validator is None else validator.is_valid(test["data"])
+            except Exception:  # noqa: BLE001 - e.g. Python re cannot read an ECMA pattern
+                oracle = None
+            if oracle is not test["valid"]:
+                counts["label_disagrees"] += 1
+                continue
+            got = [self.accepts(g, c) for c in cands]
+            if test["valid"]:
+                counts["valid"] += 1
+                if not any(got):
+                    counts["valid_rejected"] += 1
+                    problems.append(("valid_rejected", rec["id"], cands[0][:200]))
+            else:
+                counts["invalid"] += 1
+                if any(got):
+                    counts["false_accept"] += 1
+                    problems.append(("false_accept", rec["id"], cands[0][:200]))
+
+
+def _require_data() -> None:
+    if not data_dir().is_dir():
+        skip_unless_ci(f"JSONSchemaBench not found at {data_dir()}")
+
+
+@pytest.fixture(scope="module")
+def checker():
+    _require_data()
+    return Checker()
+
+
+def test_sampled_records(checker):
+    """A few records of every split (default suite): no false accept, valid instances accepted."""
+    counts: Counter = Counter()
+    problems: list = []
+    for split in splits():
+        for rec in records(split, limit=2, stride=53, max_chars=3000):  # small schemas: a fast default run
+            checker.check(rec, counts, problems)
+    assert counts["compiled"] >= 16, counts
+    assert counts["valid"] >= 12 and counts["invalid"] >= 8, counts
+    assert counts["false_accept"] == 0, problems
+    assert counts["valid_rejected"] <= 2, problems
+
+
+@pytest.mark.slow
+def test_full_benchmark(checker):
+    counts, per_split, problems = run_all(checker)
+    assert counts["false_accept"] == 0, [p for p in problems if p[0] == "false_accept"]
+    # ratchets (raise as support grows)
+    assert counts["compiled"] >= int(os.environ.get("GDECODE_JSB_MIN_COMPILED", "7200")), counts
+    assert counts["valid_rejected"] <= 80, [p for p in problems if p[0] == "valid_rejected"][:50]
+
+
+def run_all(checker: Checker, llg=None, out=None):
+    counts: Counter = Counter()
+    per_split: dict[str, tuple[Counter, Counter]] = {}
+    problems: list = []
+    for split in splits():
+        c: Counter = Counter()
+        lc: Counter = Counter()
+        for rec in records(split):
+            checker.check(rec, c, problems)
+            if llg is not None:
+                lc["compiled"] += llg(rec["schema"])
+        per_split[split] = (c, lc)
+        counts += c
+        if out:
+            out(split, c, lc)
+    return counts, per_split, problems
+
+
+def _llguidance(checker: Checker):
+    import llguidance
+    import llguidance.hf
+
+    tok = llguidance.hf.from_tokenizer(checker.hf)
+
+    def compiles(schema) -> int:
+        try:
+            m = llguidance.LLMatcher(tok, llguidance.LLMatcher.grammar_from_json_schema(schema))
+            return int(not m.is_error())
+        except Exception:  # noqa: BLE001
+            return 0
+
+    return compiles
+
+
+def main() -> None:
+    checker = Checker()
+    try:
+        llg = _llguidance(checker)
+    except ImportError:
+        llg = None
+    print("| split | schemas | gdecode compiled | llguidance compiled | valid ok | invalid rejected | "
+          "false accepts | gdecode compile s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+    def row(split, c, lc):
+        n = c["schemas"]
+        llg_s = f"{lc['compiled']} ({lc['compiled'] / n:.1%})" if llg else "-"
+        print(f"| {split} | {n} | {c['compiled']} ({c['compiled'] / n:.1%}) | {llg_s} | "
+              f"{c['valid'] - c['valid_rejected']}/{c['valid']} | {c['invalid'] - c['false_accept']}/{c['invalid']} "
+              f"| {c['false_accept']} | {c['compile_ms'] / 1e3:.1f} |", flush=True)
+
+    t = time.time()
+    counts, per_split, problems = run_all(checker, llg, row)
+    lc_total = sum((lc for _c, lc in per_split.values()), Counter())
+    row("**total**", counts, lc_total)
+    print(f"\n{dict(counts)}\n{time.time() - t:.0f} s")
+    for p in problems:
+        print(*p)
+
+
+if __name__ == "__main__":
+    main()
