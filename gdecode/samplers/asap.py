@@ -142,10 +142,10 @@ class ASAp:
         self.eos = tuple(constraint.eos_token_ids)
 
     # ------------------------------------------------------------------------------------------ steps
-    def _step_weights(self, node: ASApNode, prefix: list[int], c: Constraint) -> tuple[np.ndarray, np.ndarray]:
-        """Observe the distribution at ``prefix`` (sets ``node.z``); returns (probabilities P, sampling
-        weights P·c̃·1[allowed])."""
-        logp = self.logits_config(to_numpy(self.model([prefix]))[0])
+    def _weights(self, node: ASApNode, prefix: Sequence[int], logp: np.ndarray,
+                 c: Constraint) -> tuple[np.ndarray, np.ndarray]:
+        """Observe the processed distribution ``logp`` at ``prefix`` (sets ``node.z``); returns
+        (probabilities P, sampling weights P·c̃·1[allowed])."""
         p = np.exp(logp)
         if self.max_tokens - len(prefix) <= 1:
             mask = np.zeros(p.shape[0], dtype=bool)
@@ -153,6 +153,8 @@ class ASAp:
                 mask[list(self.eos)] = True
         else:
             mask = c.allowed_mask()
+        if mask.shape[0] != p.shape[0]:            # logit width ≠ grammar vocab: extra ids are never allowed
+            mask = np.pad(mask, (0, max(0, p.shape[0] - mask.shape[0])))[: p.shape[0]]
         w = np.where(mask, p, 0.0)
         if node.z is None:
             node.z = float(w.sum())
@@ -160,35 +162,65 @@ class ASAp:
             w[t] *= ch.c
         return p, w
 
+    def _step_weights(self, node: ASApNode, prefix: list[int], c: Constraint) -> tuple[np.ndarray, np.ndarray]:
+        return self._weights(node, prefix, self.logits_config(to_numpy(self.model([prefix]))[0]), c)
+
+    def _choose(self, path: list[ASApNode], prefix: Sequence[int], logp: np.ndarray, c: Constraint,
+                forced: int | None, rng: np.random.Generator, greedy: bool = False) -> int:
+        """One step at ``path[-1]`` (the node of ``prefix``): observe, back up, pick a token (−1: dead end,
+        c̃ = 0 already backed up) and add its child node."""
+        node = path[-1]
+        first_visit = node.z is None
+        p, w = self._weights(node, prefix, logp, c)
+        if first_visit:
+            _backup(path)
+        if not float(w.sum()) > 0.0:
+            return -1
+        if forced is not None:
+            if forced < 0:
+                raise ValueError("forced sequence ended before EOS")
+            t = int(forced)
+            if not w[t] > 0:
+                raise ValueError(f"token {t} is not allowed (or has c̃ = 0) after {list(prefix)}")
+        elif greedy:
+            t = int(np.argmax(w))
+        else:
+            with np.errstate(divide="ignore"):
+                t = int(np.argmax(np.log(w) + rng.gumbel(size=w.shape[0])))
+        if t not in node.children:
+            node.children[t] = ASApNode(float(p[t]))
+        return t
+
     def _walk(self, forced: Sequence[int] | None) -> ASApSample:
-        node = self.trie.root
-        path = [node]
+        path = [self.trie.root]
         c = self.constraint.fork()
         tokens: list[int] = []
         while True:
-            first_visit = node.z is None
-            p, w = self._step_weights(node, tokens, c)
-            if first_visit:
-                _backup(path)
-            if not float(w.sum()) > 0.0:                # dead end: c̃ = 0 already backed up
+            f = None if forced is None else (forced[len(tokens)] if len(tokens) < len(forced) else -1)
+            logp = self.logits_config(to_numpy(self.model([tokens]))[0])
+            t = self._choose(path, tokens, logp, c, f, self.rng)
+            if t < 0:
                 return ASApSample(tokens, False)
-            if forced is None:
-                t = int(np.argmax(np.log(w) + self.rng.gumbel(size=w.shape[0])))
-            else:
-                if len(tokens) >= len(forced):
-                    raise ValueError("forced sequence ended before EOS")
-                t = int(forced[len(tokens)])
-                if not w[t] > 0:
-                    raise ValueError(f"token {t} is not allowed (or has c̃ = 0) after {tokens}")
-            child = node.children.get(t)
-            if child is None:
-                child = node.children[t] = ASApNode(float(p[t]))
             tokens.append(t)
             if t in self.eos:
                 return ASApSample(tokens, True)
             c.advance(t)
-            node = child
-            path.append(node)
+            path.append(path[-1].children[t])
+
+    def step(self, prefix: Sequence[int], logp: np.ndarray, constraint: Constraint,
+             rng: np.random.Generator | None = None, greedy: bool = False) -> int:
+        """One ASAp step driven from outside (a logits processor): ``prefix`` is what this sample generated so
+        far (every token of it chosen by earlier ``step`` calls, so its trie path exists), ``logp`` the
+        processed next-token log-probabilities there, ``constraint`` the grammar state after ``prefix``.
+        Returns the chosen token, or −1 at a dead end (no allowed token; the trie records it)."""
+        path = [self.trie.root]
+        for t in prefix:
+            nxt = path[-1].children.get(int(t))
+            if nxt is None:
+                raise ValueError(f"ASAp: prefix {list(prefix)} was not produced by this trie's samples")
+            path.append(nxt)
+        return self._choose(path, prefix, np.asarray(logp, dtype=np.float64), constraint, None,
+                            rng if rng is not None else self.rng, greedy)
 
     def sample(self) -> ASApSample:
         """One sample; updates the trie."""

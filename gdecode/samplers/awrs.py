@@ -202,6 +202,7 @@ class AWRS(TokenSampler):
         self.estimator = estimator
         self.max_rejects = math.inf if max_rejects is None else max_rejects
         self._scratch: np.ndarray | None = None            # per-instance buffers: not thread-safe
+        self.last_log_total = 0.0
 
     # ---------------------------------------------------------------------------------------- public
     def sample_logits(self, logits, constraint: Constraint, rng: np.random.Generator,
@@ -221,6 +222,7 @@ class AWRS(TokenSampler):
         np.exp(s, out=s)                                   # unnormalized probabilities, max 1
         total = float(s.sum())
         log_total = m + math.log(total)
+        self.last_log_total = log_total                    # callers passing raw logits normalize with it
         p = _Scaled(s, 1.0 / total)
         check = token_checker(constraint)
         order = GumbelOrder(s, rng, out=self._scratch[1])

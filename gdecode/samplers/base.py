@@ -42,7 +42,12 @@ def logsumexp(x: np.ndarray) -> float:
 def to_numpy(logits: Any) -> np.ndarray:
     """float64 numpy copy of a numpy array / torch tensor / list."""
     if hasattr(logits, "detach"):
-        logits = logits.detach().to("cpu").double().numpy()
+        import torch
+
+        t = logits.detach()
+        if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
+            t = t.to("cpu", torch.float32)
+        logits = t.numpy()        # numpy makes the float64 copy: torch's small ops are slow on busy CPUs
     return np.array(logits, dtype=np.float64, copy=True)
 
 
