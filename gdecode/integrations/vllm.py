@@ -60,6 +60,7 @@ from gdecode.bitmask import apply_bitmask_inplace
 from gdecode.compiler import CompiledGrammar
 from gdecode.errors import GDecodeError
 from gdecode.matcher import Matcher, allocate_bitmask, bitmask_words, fill_bitmasks
+from gdecode.samplers.processor import force_token_
 from gdecode.tokenizer import TokenizerInfo
 
 try:  # vLLM is optional: without it the class below still runs on duck-typed inputs (unit tests)
@@ -74,6 +75,7 @@ log = logging.getLogger(__name__)
 EXTRA_ARGS_KEY = "gdecode"
 ENTRY_POINT = "gdecode.integrations.vllm:GDecodeLogitsProcessor"
 _FLAT_PREFIX = EXTRA_ARGS_KEY + "_"
+_SAMPLER_KEYS = ("sampler", "sampler_options")   # per-request sampler choice (gdecode.samplers.processor)
 
 # Settings key -> grammar kind, and the optional settings each kind accepts.
 _KINDS = {"grammar": "lark", "gbnf": "gbnf", "regex": "regex", "json": "json"}
@@ -100,11 +102,8 @@ class GrammarSpec:
         return {k: json.loads(v) if k == "options" else v for k, v in self.options}
 
 
-def parse_settings(extra_args: Mapping[str, Any] | None) -> GrammarSpec | None:
-    """The GrammarSpec of a request's ``extra_args``, or None when it has no ``gdecode`` entry.
-
-    Raises ValueError naming the problem for malformed settings (vLLM turns it into an HTTP 400).
-    """
+def _raw_settings(extra_args: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The request's gdecode settings object (from the nested, JSON-text or flat form), or None."""
     if not extra_args:
         return None
     settings = extra_args.get(EXTRA_ARGS_KEY)
@@ -122,6 +121,35 @@ def parse_settings(extra_args: Mapping[str, Any] | None) -> GrammarSpec | None:
         if settings is not None:
             raise ValueError(f"give either extra_args[{EXTRA_ARGS_KEY!r}] or {_FLAT_PREFIX}* keys, not both")
         settings = flat
+    return settings
+
+
+def sampler_settings(extra_args: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """(sampler name, sampler options) of a request: ``"sampler"`` (``"mask"`` when absent; ``"awrs"`` or
+    ``"asap"``) and ``"sampler_options"`` (an object or its JSON text: ``estimator``, ``max_rejects``).
+    Raises ValueError for an unknown name, ``"smc"`` (needs an outer driver) or bad options."""
+    from gdecode.samplers.processor import check_sampler
+
+    settings = _raw_settings(extra_args) or {}
+    name = check_sampler(settings.get("sampler", "mask"), processor=True)
+    opts = settings.get("sampler_options") or {}
+    if isinstance(opts, str):
+        try:
+            opts = json.loads(opts)
+        except ValueError as e:
+            raise ValueError(f"extra_args[{EXTRA_ARGS_KEY!r}]['sampler_options'] is not valid JSON: {e}") from None
+    if not isinstance(opts, Mapping) or set(opts) - {"estimator", "max_rejects"}:
+        raise ValueError(f"extra_args[{EXTRA_ARGS_KEY!r}]['sampler_options'] must be an object with "
+                         f"'estimator' and/or 'max_rejects', got {opts!r}")
+    return name, dict(opts)
+
+
+def parse_settings(extra_args: Mapping[str, Any] | None) -> GrammarSpec | None:
+    """The GrammarSpec of a request's ``extra_args``, or None when it has no ``gdecode`` entry.
+
+    Raises ValueError naming the problem for malformed settings (vLLM turns it into an HTTP 400).
+    """
+    settings = _raw_settings(extra_args)
     if settings is None:
         return None
     given = [k for k in _KINDS if settings.get(k) is not None]
@@ -131,7 +159,7 @@ def parse_settings(extra_args: Mapping[str, Any] | None) -> GrammarSpec | None:
     key = given[0]
     kind = _KINDS[key]
     allowed = _OPTIONS[kind]
-    unknown = sorted(k for k in settings if k not in _KINDS and k not in allowed)
+    unknown = sorted(k for k in settings if k not in _KINDS and k not in allowed and k not in _SAMPLER_KEYS)
     extra_kinds = sorted(k for k in _KINDS if k != key and k in settings)  # present but None
     if unknown or extra_kinds:
         raise ValueError(f"extra_args[{EXTRA_ARGS_KEY!r}]: unknown or misplaced settings "
@@ -160,7 +188,9 @@ def parse_settings(extra_args: Mapping[str, Any] | None) -> GrammarSpec | None:
         if not isinstance(spec, (dict, bool)):
             raise ValueError(f"extra_args[{EXTRA_ARGS_KEY!r}]['json'] must be a JSON Schema (object or "
                              f"boolean, or its JSON text), got {type(spec).__name__}")
-        text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        # Keys keep their order: gdecode emits listed properties in ``properties`` order, so sorting them
+        # here would change the grammar (and the output) compared with the HF path.
+        text = json.dumps(spec, separators=(",", ":"))
     else:
         if not isinstance(spec, str):
             raise ValueError(f"extra_args[{EXTRA_ARGS_KEY!r}][{key!r}] must be a string, "
@@ -329,7 +359,7 @@ class RequestState:
     Negative ids (async-scheduling placeholders) stop the sync until the real ids are written.
     """
 
-    __slots__ = ("matcher", "output_ids", "consumed", "last", "failed")
+    __slots__ = ("matcher", "output_ids", "consumed", "last", "failed", "chooser", "trie_key")
 
     def __init__(self, matcher: Matcher | None, output_ids: list[int] | None) -> None:
         self.matcher = matcher
@@ -337,6 +367,8 @@ class RequestState:
         self.consumed = 0
         self.last = -1
         self.failed = matcher is None  # failed requests are steered to EOS
+        self.chooser = None            # a TokenChooser for "awrs" / "asap" requests (None: mask)
+        self.trie_key: Any = None
 
     def sync(self) -> None:
         if self.failed:
@@ -415,6 +447,7 @@ class GDecodeLogitsProcessor(_VllmLogitsProcessor):
         self._info_lock = threading.Lock()
         self._info_error: str | None = None
         self._bitmask: torch.Tensor | None = None
+        self._asap_tries: dict[Any, Any] = {}  # ASAp tries, shared by requests of one kind (see _chooser)
         # vLLM does not deduplicate: with the entry point installed and the class also given explicitly,
         # it builds two instances for one engine. The later ones stay inert so rows are masked once.
         with _INSTANCES_LOCK:
@@ -431,6 +464,7 @@ class GDecodeLogitsProcessor(_VllmLogitsProcessor):
         spec = parse_settings(getattr(sampling_params, "extra_args", None))
         if spec is None:
             return
+        sampler_settings(sampling_params.extra_args)
         try:
             check_spec(spec)
         except GDecodeError as e:
@@ -456,11 +490,14 @@ class GDecodeLogitsProcessor(_VllmLogitsProcessor):
             state.sync()
             if state.failed:
                 failed.append(row)
+            elif state.chooser is not None:  # the sampler picks the token; the row is forced to it
+                prefix = state.output_ids[:state.consumed]
+                force_token_(logits[row], state.chooser.choose(logits[row], state.matcher, prefix, state.trie_key))
             else:
                 rows.append(row)
                 matchers.append(state.matcher)
         if not rows and not failed:
-            return logits
+            return logits  # (rows forced by a sampler are done already)
         bitmask = self._bitmask_for(num_rows, width)
         if matchers:
             fill_bitmasks(matchers, bitmask, rows)
@@ -505,7 +542,31 @@ class GDecodeLogitsProcessor(_VllmLogitsProcessor):
             log.error("gdecode: compiling the request's %s grammar failed (%s: %s); the request is steered "
                       "to EOS", spec.kind, type(e).__name__, e)
             return RequestState(None, output_ids)
-        return RequestState(Matcher(grammar), output_ids)
+        state = RequestState(Matcher(grammar), output_ids)
+        try:
+            name, opts = sampler_settings(params.extra_args)
+        except ValueError as e:  # validate_params normally rejects these first
+            log.error("gdecode: %s; the request is steered to EOS", e)
+            return RequestState(None, output_ids)
+        if name != "mask":
+            state.chooser, state.trie_key = self._chooser(name, opts, params, spec, prompt_ids)
+        return state
+
+    def _chooser(self, name: str, opts: dict[str, Any], params: Any, spec: GrammarSpec, prompt_ids: Any):
+        """A request's TokenChooser: the request's temperature / top-k / top-p / seed / max_tokens are applied
+        by the chooser itself (the forced row makes vLLM's own sampling irrelevant). ASAp tries are shared
+        by requests with the same grammar, prompt and sampling parameters."""
+        from gdecode.samplers.processor import chooser_from_settings
+
+        top_k = getattr(params, "top_k", None)
+        top_p = getattr(params, "top_p", None)
+        sampling = (float(getattr(params, "temperature", 1.0) or 0.0), top_k if top_k and top_k > 0 else None,
+                    top_p if top_p is not None and top_p < 1.0 else None)
+        chooser = chooser_from_settings(name, opts, temperature=sampling[0], top_k=sampling[1], top_p=sampling[2],
+                                        seed=getattr(params, "seed", None),
+                                        max_tokens=getattr(params, "max_tokens", None))
+        chooser.tries = self._asap_tries
+        return chooser, (spec, tuple(prompt_ids or ()), sampling)
 
     def _bitmask_for(self, num_rows: int, width: int) -> torch.Tensor:
         vocab = self._info.vocab_size if self._info is not None else width
