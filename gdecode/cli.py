@@ -63,7 +63,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     prompt = _chat_prompt(tok, args.prompt, args.raw_prompt)
     t1 = time.perf_counter()
     text = generate(lm, tok, prompt, grammar=grammar, grammar_format=fmt, regex=regex, schema=schema,
-                    sampler=args.sampler, max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+                    sampler=args.sampler, max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed,
+                    sampler_options={"n_particles": args.particles} if args.sampler == "smc" else None)
     t2 = time.perf_counter()
     print(text)
     print(f"[gdecode] model load {t1 - t0:.1f}s, generation {t2 - t1:.1f}s", file=sys.stderr)
@@ -95,6 +96,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # benchmarks have their own CLI (gdecode/bench/cli.py)
+        from gdecode.bench.cli import main as bench_main
+
+        return bench_main(argv[1:])
     parser = argparse.ArgumentParser(prog="gdecode", description="Structured generation for LLMs")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -112,11 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--raw-prompt", action="store_true", help="do not apply the chat template")
     gen.add_argument("--model", help="HF model directory (default: embedded SmolLM2-135M-Instruct)")
     gen.add_argument("--engine", default="hf", choices=["hf", "vllm"])
-    gen.add_argument("--sampler", default="mask", choices=["mask", "awrs", "smc", "asap"])
+    gen.add_argument("--sampler", default="mask", choices=["mask", "awrs", "smc", "asap"],
+                     help="mask: token masking; awrs: rejection sampling, same law as masking, checks only the "
+                          "tokens it draws; asap / smc: correct masking's bias towards the grammar-conditioned "
+                          "model (see README, Samplers)")
+    gen.add_argument("--particles", type=int, default=4, help="SMC particles (--sampler smc)")
     gen.add_argument("--max-new-tokens", type=int, default=256)
-    gen.add_argument("--temperature", type=float, default=0.0)
+    gen.add_argument("--temperature", type=float, default=None,
+                     help="0 = greedy; default 0 for mask/awrs, 1 for smc/asap")
     gen.add_argument("--seed", type=int)
     gen.set_defaults(func=cmd_generate)
+    # Listed for --help only: main() hands "bench ..." to gdecode.bench.cli before parsing.
+    sub.add_parser("bench", help="benchmarks: gdecode bench {masks,jsonschemabench,report} --help")
 
     args = parser.parse_args(argv)
     return args.func(args)
