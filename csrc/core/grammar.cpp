@@ -14,6 +14,7 @@ size_t LexemeMask::memory() const {
 CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const Vocabulary> vocab,
                                  const Limits& limits)
     : vocab_(std::move(vocab)), limits_(limits) {
+  const Deadline deadline(limits_.max_compile_seconds);
   size_t num_terminals = spec.terminal_regex.size();
   if (spec.terminal_ignored.size() != num_terminals || spec.terminal_tokens.size() != num_terminals)
     throw GrammarFailure("terminal arrays differ in length");
@@ -27,7 +28,8 @@ CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const 
   for (size_t t = 0; t < num_terminals; ++t) {
     ignored[t] = spec.terminal_ignored[t] != 0;
     if (spec.terminal_regex[t] >= 0)
-      starts[t] = add_terminal_nfa(nfa, pool, uint32_t(spec.terminal_regex[t]), int32_t(t), limits_.max_nfa_states);
+      starts[t] = add_terminal_nfa(nfa, pool, uint32_t(spec.terminal_regex[t]), int32_t(t), limits_.max_nfa_states,
+                                   &deadline);
     for (uint32_t tok : spec.terminal_tokens[t]) {
       if (tok >= vocab_->vocab_size()) throw GrammarFailure("special token id out of range");
       special_tokens_.emplace_back(tok, uint32_t(t));
@@ -50,7 +52,7 @@ CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const 
   tables_.start_prod = uint32_t(tables_.prods.size());
   tables_.prods.push_back(Production{augmented, uint32_t(tables_.rhs.size()), 1});
   tables_.rhs.push_back(spec.start_symbol);
-  tables_.finalize();
+  tables_.finalize(&deadline);
 }
 
 int64_t CompiledGrammar::special_terminal_of(uint32_t token) const {

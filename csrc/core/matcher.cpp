@@ -75,21 +75,40 @@ bool Matcher::is_accepting() {
   if (terminated_) return true;
   if (!lex_.nonempty) return chart_.top().accepting;
   size_t sets = chart_.num_sets();
-  bool ok = end_lexeme(lex_) && chart_.top().accepting;
+  bool ok;
+  try {
+    ok = end_lexeme(lex_) && chart_.top().accepting;
+  } catch (...) {
+    chart_.truncate(sets);
+    throw;
+  }
   chart_.truncate(sets);
   return ok;
 }
 
 bool Matcher::special_allowed(uint32_t terminal) {
   size_t sets = chart_.num_sets();
-  bool ok = (!lex_.nonempty || end_lexeme(lex_)) && chart_.expects(terminal);
+  bool ok;
+  try {
+    ok = (!lex_.nonempty || end_lexeme(lex_)) && chart_.expects(terminal);
+  } catch (...) {
+    chart_.truncate(sets);
+    throw;
+  }
   chart_.truncate(sets);
   return ok;
 }
 
 bool Matcher::consume_special(uint32_t terminal) {
   size_t sets = chart_.num_sets();
-  if ((lex_.nonempty && !end_lexeme(lex_)) || !chart_.scan(&terminal, 1)) {
+  bool ok;
+  try {
+    ok = (!lex_.nonempty || end_lexeme(lex_)) && chart_.scan(&terminal, 1);
+  } catch (...) {
+    chart_.truncate(sets);
+    throw;
+  }
+  if (!ok) {
     chart_.truncate(sets);
     return false;
   }
@@ -110,11 +129,16 @@ bool Matcher::advance(uint32_t token) {
   if (special >= 0) return consume_special(uint32_t(special));
   if (v.is_excluded(token)) return false;
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
-  for (unsigned char b : v.bytes(token)) {
-    if (!step_byte(lex_, b)) {
-      restore(before);
-      return false;
+  try {
+    for (unsigned char b : v.bytes(token)) {
+      if (!step_byte(lex_, b)) {
+        restore(before);
+        return false;
+      }
     }
+  } catch (...) {  // a limit hit mid-token (lexer states, chart items): leave the state as it was
+    restore(before);
+    throw;
   }
   return true;
 }
@@ -130,11 +154,16 @@ bool Matcher::consume_token(uint32_t token) {
 bool Matcher::consume_bytes(const std::string& bytes) {
   if (terminated_) return bytes.empty();
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
-  for (unsigned char b : bytes) {
-    if (!step_byte(lex_, b)) {
-      restore(before);
-      return false;
+  try {
+    for (unsigned char b : bytes) {
+      if (!step_byte(lex_, b)) {
+        restore(before);
+        return false;
+      }
     }
+  } catch (...) {
+    restore(before);
+    throw;
   }
   push_history(before);
   return true;
@@ -145,9 +174,14 @@ size_t Matcher::validate_tokens(const std::vector<uint32_t>& tokens) {
   // every drawn candidate, so it must stay cheap).
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
   size_t n = 0;
-  for (uint32_t t : tokens) {
-    if (!advance(t)) break;
-    ++n;
+  try {
+    for (uint32_t t : tokens) {
+      if (!advance(t)) break;
+      ++n;
+    }
+  } catch (...) {
+    restore(before);
+    throw;
   }
   restore(before);
   return n;
@@ -155,7 +189,7 @@ size_t Matcher::validate_tokens(const std::vector<uint32_t>& tokens) {
 
 bool Matcher::is_token_allowed(uint32_t token) {
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
-  bool ok = advance(token);
+  bool ok = advance(token);  // restores the state itself if it throws
   restore(before);
   return ok;
 }
@@ -217,16 +251,21 @@ void Matcher::fill_bitmask(uint32_t* words) {
   auto cached = g_->lexeme_mask(lex_.dfa, lex_.nonempty);
   std::memcpy(words, cached->words.data(), nw * 4);
   size_t base = chart_.num_sets();
-  for (const auto& boundary : cached->boundaries) {
-    // All nodes of this group end the current lexeme in the same DFA state: scan it once.
-    if (!end_lexeme(LexState{boundary.accept_state, true})) continue;
-    uint32_t start = chart_.top().lexer_start;
-    size_t scanned = chart_.num_sets();
-    for (uint32_t node : boundary.nodes) {
-      walk_subtree(node, start, words);
-      chart_.truncate(scanned);
+  try {
+    for (const auto& boundary : cached->boundaries) {
+      // All nodes of this group end the current lexeme in the same DFA state: scan it once.
+      if (!end_lexeme(LexState{boundary.accept_state, true})) continue;
+      uint32_t start = chart_.top().lexer_start;
+      size_t scanned = chart_.num_sets();
+      for (uint32_t node : boundary.nodes) {
+        walk_subtree(node, start, words);
+        chart_.truncate(scanned);
+      }
+      chart_.truncate(base);
     }
+  } catch (...) {  // a limit hit during the walk: the matcher's own state must survive it
     chart_.truncate(base);
+    throw;
   }
   chart_.truncate(base);
   if (is_accepting())
@@ -240,6 +279,17 @@ std::string Matcher::forced_bytes() {
   std::string out;
   if (terminated_) return out;
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
+  try {
+    forced_bytes_loop(out);
+  } catch (...) {
+    restore(before);
+    throw;
+  }
+  restore(before);
+  return out;
+}
+
+void Matcher::forced_bytes_loop(std::string& out) {
   while (out.size() < 4096 && !is_accepting()) {
     int only = -1;
     size_t sets = chart_.num_sets();
@@ -258,8 +308,6 @@ std::string Matcher::forced_bytes() {
     step_byte(lex_, uint8_t(only));
     out.push_back(char(only));
   }
-  restore(before);
-  return out;
 }
 
 }  // namespace gdecode

@@ -61,6 +61,7 @@ class Matcher {
   void restore(const Snapshot& s);
   void push_history(const Snapshot& s);
   void walk_subtree(uint32_t node, uint32_t start_state, uint32_t* words);
+  void forced_bytes_loop(std::string& out);
   void set_token(uint32_t* words, uint32_t token) const;
 
   std::shared_ptr<const CompiledGrammar> g_;

@@ -15,7 +15,7 @@ std::atomic<uint64_t> g_next_uid{1};
 uint64_t fresh_uid() { return g_next_uid.fetch_add(1, std::memory_order_relaxed); }
 }  // namespace
 
-void ParserTables::finalize() {
+void ParserTables::finalize(const Deadline* deadline) {
   uint32_t n_nt = num_symbols - num_terminals;
   prods_of.assign(n_nt, {});
   for (uint32_t p = 0; p < prods.size(); ++p) {
@@ -27,6 +27,7 @@ void ParserTables::finalize() {
   nullable.assign(n_nt, 0);
   for (bool changed = true; changed;) {
     changed = false;
+    if (deadline != nullptr) deadline->check("computing nullable rules");
     for (const auto& pr : prods) {
       if (nullable[pr.lhs - num_terminals]) continue;
       bool all = true;
@@ -191,20 +192,35 @@ bool Chart::scan(const uint32_t* terminals, size_t n) {
   const Set prev = sets_.back();
   uint32_t cur = static_cast<uint32_t>(sets_.size());
   sets_.push_back(Set{static_cast<uint32_t>(items_.size()), 0, 0, 0, 0, false, fresh_uid()});
-  for (uint32_t i = prev.begin; i < prev.end; ++i) {
-    const Item it = items_[i];
-    const Production& pr = t_.prods[it.prod];
-    if (it.dot == pr.len) continue;
-    uint32_t sym = t_.rhs[pr.begin + it.dot];
-    if (!t_.is_terminal(sym) || !std::binary_search(terminals, terminals + n, sym)) continue;
-    add(it.prod, it.dot + 1, it.origin);
-  }
-  if (items_.size() == sets_.back().begin) {
-    sets_.pop_back();
+  try {
+    for (uint32_t i = prev.begin; i < prev.end; ++i) {
+      const Item it = items_[i];
+      const Production& pr = t_.prods[it.prod];
+      if (it.dot == pr.len) continue;
+      uint32_t sym = t_.rhs[pr.begin + it.dot];
+      if (!t_.is_terminal(sym) || !std::binary_search(terminals, terminals + n, sym)) continue;
+      add(it.prod, it.dot + 1, it.origin);
+    }
+    if (items_.size() == sets_.back().begin) {
+      sets_.pop_back();
+      new_dedupe_generation();
+      return false;
+    }
+    close_top_set(cur);
+  } catch (...) {
+    // A limit hit half-way (items, lexer states): drop the partial set and its scratch marks, so the
+    // chart stays exactly as before and the caller can go on (or roll back) after the exception.
+    sets_.resize(cur);
+    items_.resize(prev.end);
+    index_.resize(prev.index_end);
+    if (skeys_.size() > cur) skeys_.resize(cur);
     new_dedupe_generation();
-    return false;
+    if (++predicted_gen_ == 0) {
+      std::fill(predicted_.begin(), predicted_.end(), 0);
+      predicted_gen_ = 1;
+    }
+    throw;
   }
-  close_top_set(cur);
   return true;
 }
 

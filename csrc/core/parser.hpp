@@ -32,8 +32,8 @@ struct ParserTables {
   uint32_t start_prod = 0;                      // the augmented production S' -> start
 
   bool is_terminal(uint32_t sym) const { return sym < num_terminals; }
-  // Fills nullable and checks the grammar; throws GrammarFailure.
-  void finalize();
+  // Fills nullable and checks the grammar; throws GrammarFailure (LimitExceeded past `deadline`).
+  void finalize(const Deadline* deadline = nullptr);
 };
 
 struct Item {
