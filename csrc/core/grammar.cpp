@@ -175,20 +175,46 @@ class SuffixTrieBuilder {
   };
 
   uint32_t child_of(uint32_t parent, uint8_t byte) {
+    // Open addressing over (parent, byte) -> child; slot value 0 means empty (node 0 is never a child).
+    if ((num_nodes_ + 1) * 2 > slots_.size()) grow();
     uint64_t key = (uint64_t(parent) << 8) | byte;
-    auto [it, fresh] = index_.emplace(key, num_nodes_);
-    if (fresh) {
-      edges_.push_back(Edge{parent, byte, num_nodes_});
-      ++num_nodes_;
+    size_t mask = slots_.size() - 1;
+    for (size_t h = slot_hash(key) & mask;; h = (h + 1) & mask) {
+      if (slots_[h].child == 0) {
+        slots_[h] = Slot{key, num_nodes_};
+        edges_.push_back(Edge{parent, byte, num_nodes_});
+        return num_nodes_++;
+      }
+      if (slots_[h].key == key) return slots_[h].child;
     }
-    return it->second;
+  }
+
+  static size_t slot_hash(uint64_t key) {
+    key *= 0x9E3779B97F4A7C15ull;
+    return size_t(key ^ (key >> 32));
+  }
+
+  void grow() {
+    std::vector<Slot> old(std::max<size_t>(slots_.size() * 2, 1024));
+    old.swap(slots_);
+    size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (s.child == 0) continue;
+      size_t h = slot_hash(s.key) & mask;
+      while (slots_[h].child != 0) h = (h + 1) & mask;
+      slots_[h] = s;
+    }
   }
 
   const TokenTrie& trie_;
   uint32_t num_nodes_ = 1;  // node 0: where the lexeme ends
   std::vector<Edge> edges_;
   std::vector<std::pair<uint32_t, uint32_t>> tokens_;  // (node, token id)
-  std::unordered_map<uint64_t, uint32_t> index_;
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t child = 0;
+  };
+  std::vector<Slot> slots_;
   std::vector<uint32_t> path_;
 };
 
@@ -235,7 +261,7 @@ std::shared_ptr<const LexemeMask> CompiledGrammar::compute_lexeme_mask(uint32_t 
   // Merging pays when many tokens share few continuations (a closing quote then `,` `}` ...); merging
   // a large part of the vocabulary (e.g. after whitespace) costs more than it saves, so those subtrees
   // are walked as they are.
-  constexpr size_t kMaxMergedNodes = 4096;
+  constexpr size_t kMaxMergedNodes = 16384;
   for (auto& [id, p] : pending) {
     LexemeMask::Boundary b{p.accept_state, std::move(p.roots), {}};
     if (p.deeper_nodes <= kMaxMergedNodes) {
