@@ -134,6 +134,18 @@ bool Chart::add(uint32_t prod, uint32_t dot, uint32_t origin) {
   return true;
 }
 
+void Chart::add_predicted(uint32_t prod, uint32_t origin) {
+  // Items with the dot at 0 and origin at the current set come only from predicting their nonterminal,
+  // which happens once per set (predicted_), so they skip the duplicate check: on large grammars they are
+  // most of the items. Nothing ever looks them up in the dedupe table either.
+  size_t set_size = items_.size() - sets_.back().begin;
+  if (set_size >= limits_.max_items_per_set)
+    throw LimitExceeded("Earley set exceeds max_items_per_set=" + std::to_string(limits_.max_items_per_set));
+  if (items_.size() >= limits_.max_chart_items)
+    throw LimitExceeded("parser chart exceeds max_chart_items=" + std::to_string(limits_.max_chart_items));
+  items_.push_back(Item{prod, 0, origin});
+}
+
 void Chart::close_top_set(uint32_t cur) {
   Set& set = sets_.back();
   for (uint32_t i = set.begin; i < items_.size(); ++i) {
@@ -155,7 +167,7 @@ void Chart::close_top_set(uint32_t cur) {
     uint32_t nt = sym - t_.num_terminals;
     if (predicted_[nt] != predicted_gen_) {
       predicted_[nt] = predicted_gen_;
-      for (uint32_t q : t_.prods_of[nt]) add(q, 0, cur);
+      for (uint32_t q : t_.prods_of[nt]) add_predicted(q, cur);
     }
     if (t_.nullable[nt]) add(it.prod, it.dot + 1, it.origin);
   }

@@ -78,6 +78,7 @@ class Chart {
  private:
   void close_top_set(uint32_t set_index);  // predict/complete to a fixpoint, then index and finish the set
   bool add(uint32_t prod, uint32_t dot, uint32_t origin);
+  void add_predicted(uint32_t prod, uint32_t origin);  // (prod, 0, origin), known to be new
   void new_dedupe_generation();
   uint32_t lexer_start_for_allowed();  // Lexer::start_state(allowed_), cached per chart without locking
   template <class Hash>
