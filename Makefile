@@ -66,7 +66,8 @@ $(AVENV)/.deps: pyproject.toml
 test-asan: $(AVENV)/.deps $(CORE_SRC)
 	GDECODE_SANITIZE=1 $(AVENV)/bin/python -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=build/asan -e .
 	$(SAN_ENV) $(AVENV)/bin/python -c "import gdecode._core"  # fails fast if the runtime does not load
-	$(SAN_ENV) GDECODE_SANITIZED=1 $(AVENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow and not vllm" $(CORE_TESTS)
+	@# --capture=sys: pytest's default fd capture would swallow a sanitizer report when the process aborts.
+	$(SAN_ENV) GDECODE_SANITIZED=1 $(AVENV)/bin/python -m pytest -q -p no:cacheprovider --capture=sys -m "not slow and not vllm" $(CORE_TESTS)
 
 # ThreadSanitizer: a C++-only stress harness (TSan inside CPython is mostly noise): many threads mask
 # against one shared CompiledGrammar (JSON, GBNF, SQL, SMILES) and must reproduce the single-threaded masks.
