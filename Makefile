@@ -54,7 +54,9 @@ test-vllm: $(VVENV)/.deps $(CORE_SRC)
 AVENV      := .venv-asan
 CORE_TESTS := tests/test_engine_differential.py tests/test_grammars.py tests/test_regex.py tests/test_frontends.py \
               tests/test_concurrency.py tests/test_pathological.py tests/test_fuzz_props.py tests/test_json_schema.py
-SAN_ENV     = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+# libstdc++ is preloaded too: otherwise ASan's __cxa_throw interceptor finds no real function (python does
+# not link libstdc++) and the first C++ exception aborts the process.
+SAN_ENV     = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \
               ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_init_order=1:check_initialization_order=1 \
               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 $(AVENV)/.deps: pyproject.toml
