@@ -54,7 +54,9 @@ test-vllm: $(VVENV)/.deps $(CORE_SRC)
 AVENV      := .venv-asan
 CORE_TESTS := tests/test_engine_differential.py tests/test_grammars.py tests/test_regex.py tests/test_frontends.py \
               tests/test_concurrency.py tests/test_pathological.py tests/test_fuzz_props.py tests/test_json_schema.py
-SAN_ENV     = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+# libstdc++ is preloaded too: otherwise ASan's __cxa_throw interceptor finds no real function (python does
+# not link libstdc++) and the first C++ exception aborts the process.
+SAN_ENV     = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \
               ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_init_order=1:check_initialization_order=1 \
               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 $(AVENV)/.deps: pyproject.toml
@@ -66,7 +68,8 @@ $(AVENV)/.deps: pyproject.toml
 test-asan: $(AVENV)/.deps $(CORE_SRC)
 	GDECODE_SANITIZE=1 $(AVENV)/bin/python -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=build/asan -e .
 	$(SAN_ENV) $(AVENV)/bin/python -c "import gdecode._core"  # fails fast if the runtime does not load
-	$(SAN_ENV) GDECODE_SANITIZED=1 $(AVENV)/bin/python -m pytest -q -p no:cacheprovider -m "not slow and not vllm" $(CORE_TESTS)
+	@# --capture=sys: pytest's default fd capture would swallow a sanitizer report when the process aborts.
+	$(SAN_ENV) GDECODE_SANITIZED=1 $(AVENV)/bin/python -m pytest -q -p no:cacheprovider --capture=sys -m "not slow and not vllm" $(CORE_TESTS)
 
 # ThreadSanitizer: a C++-only stress harness (TSan inside CPython is mostly noise): many threads mask
 # against one shared CompiledGrammar (JSON, GBNF, SQL, SMILES) and must reproduce the single-threaded masks.

@@ -41,7 +41,7 @@ class Limits:
     max_rollback: int = 1_024
     mask_cache_bytes: int = 512 << 20
     state_cache_bytes: int = 256 << 20
-    max_compile_seconds: float = 60.0
+    max_compile_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
