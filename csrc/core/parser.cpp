@@ -126,7 +126,10 @@ bool Chart::add(uint32_t prod, uint32_t dot, uint32_t origin) {
     throw LimitExceeded("parser chart exceeds max_chart_items=" + std::to_string(limits_.max_chart_items));
   items_.push_back(Item{prod, dot, origin});
   if ((set_size + 1) * 2 > dedupe_.size()) {
-    dedupe_.assign(dedupe_.size() * 2, Slot{0, 0});
+    // The set may have grown by many predicted items since the last add: size for all of them.
+    size_t size = dedupe_.size() * 2;
+    while ((set_size + 1) * 2 > size) size *= 2;
+    dedupe_.assign(size, Slot{0, 0});
     new_dedupe_generation();
     for (uint32_t i = sets_.back().begin; i < items_.size(); ++i) insert_slot(i, hash);
   } else {
