@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gdecode import ir
+from gdecode import deadline, ir
 from gdecode.errors import UnsupportedFeatureError
 
 Ranges = tuple[tuple[int, int], ...]
@@ -448,6 +448,7 @@ def build_dfa(regex, *, max_states: int = 2000, what: str = "regex", max_work: i
     accepting: set = set()
     i = 0
     while i < len(states):
+        deadline.check(f"building the DFA of {what}")
         r = states[i]
         if d.nullable(r):
             accepting.add(i)

@@ -19,14 +19,20 @@ import collections
 import threading
 from dataclasses import dataclass, fields
 
-from gdecode import _core, ir
+from gdecode import _core, deadline, ir
 from gdecode.errors import GrammarError, LimitExceededError
 from gdecode.tokenizer import TokenizerInfo
 
 
 @dataclass
 class Limits:
-    """Bounds that keep compiling and matching finite; exceeding one raises LimitExceededError."""
+    """Bounds that keep compiling and matching finite; exceeding one raises LimitExceededError.
+
+    ``max_compile_seconds`` bounds the wall-clock time of one ``compile_*`` call (Python front end and
+    C++ construction together; <= 0 disables it). Lexer DFA states are built lazily while matching and
+    are bounded by ``max_dfa_states``; a matcher's memory by ``max_chart_items`` (12 bytes each) and
+    ``max_rollback``; a grammar's caches by ``mask_cache_bytes`` and ``state_cache_bytes``.
+    """
 
     max_nfa_states: int = 500_000
     max_dfa_states: int = 50_000
@@ -35,11 +41,24 @@ class Limits:
     max_rollback: int = 1_024
     mask_cache_bytes: int = 512 << 20
     state_cache_bytes: int = 256 << 20
+    max_compile_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"Limits.{f.name} must be a number, got {value!r}")
+            if f.name != "max_compile_seconds" and (value < 0 or value != int(value)):
+                raise ValueError(f"Limits.{f.name} must be a non-negative integer, got {value!r}")
 
     def to_core(self) -> _core.Limits:
         out = _core.Limits()
         for f in fields(self):
-            setattr(out, f.name, int(getattr(self, f.name)))
+            if f.name != "max_compile_seconds":
+                setattr(out, f.name, int(getattr(self, f.name)))
+        # The core gets what is left of the budget the Python front end opened (if any).
+        left = deadline.remaining()
+        out.max_compile_seconds = float(left if left is not None else self.max_compile_seconds)
         return out
 
 
@@ -129,6 +148,7 @@ def trim(grammar: ir.Grammar, special_ids: dict[str, int]) -> ir.Grammar:
     changed = True
     while changed:
         changed = False
+        deadline.check("trimming the grammar")
         for name, alts in grammar.rules.items():
             if name not in productive and any(all(s in productive for s in alt) for alt in alts):
                 productive.add(name)
@@ -156,12 +176,16 @@ class _RegexFlattener:
     def __init__(self) -> None:
         self.flat: list[int] = []
         self.count = 0
+        self.steps = 0
         self.memo: dict[ir.Regex, int] = {}
 
     def add(self, node: ir.Regex) -> int:
         # Iterative post-order, so deeply nested regexes cannot overflow Python's stack.
         stack: list[tuple[ir.Regex, bool]] = [(node, False)]
         while stack:
+            self.steps += 1
+            if self.steps & 0x3FF == 0:
+                deadline.check("flattening regexes")
             cur, ready = stack.pop()
             if cur in self.memo:
                 continue
@@ -205,7 +229,8 @@ def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Li
         raise TypeError(f"tokenizer must be a gdecode.TokenizerInfo, got {type(tokenizer).__name__}")
     limits = limits or Limits()
     try:
-        return _compile(grammar, tokenizer, limits, warnings)
+        with deadline.compile_budget(limits.max_compile_seconds):
+            return _compile(grammar, tokenizer, limits, warnings)
     except RecursionError:
         # Regex ASTs are nested dataclasses: absurd nesting must fail cleanly, not take the process down.
         raise LimitExceededError("grammar or regex nesting is too deep to compile") from None
@@ -256,14 +281,16 @@ def compile_lark(text: str, tokenizer: TokenizerInfo, *, start: str = "start", i
     """
     from gdecode.frontends.lark import lark_to_ir
 
-    grammar = lark_to_ir(text, start=start, import_paths=import_paths)
-    if lexer == "dynamic":
-        from gdecode.scannerless import to_character_level
-
-        grammar = to_character_level(grammar)
-    elif lexer != "contextual":
+    if lexer not in ("contextual", "dynamic"):
         raise ValueError(f"lexer must be 'contextual' or 'dynamic', got {lexer!r}")
-    return compile_grammar(grammar, tokenizer, limits=limits)
+    limits = limits or Limits()
+    with deadline.compile_budget(limits.max_compile_seconds):
+        grammar = lark_to_ir(text, start=start, import_paths=import_paths)
+        if lexer == "dynamic":
+            from gdecode.scannerless import to_character_level
+
+            grammar = to_character_level(grammar)
+        return compile_grammar(grammar, tokenizer, limits=limits)
 
 
 def compile_gbnf(text: str, tokenizer: TokenizerInfo, *, start: str = "root",
@@ -271,7 +298,9 @@ def compile_gbnf(text: str, tokenizer: TokenizerInfo, *, start: str = "root",
     """Compile a llama.cpp GBNF grammar (character-level: its exact language is kept)."""
     from gdecode.frontends.gbnf import gbnf_to_ir
 
-    return compile_grammar(gbnf_to_ir(text, start=start), tokenizer, limits=limits)
+    limits = limits or Limits()
+    with deadline.compile_budget(limits.max_compile_seconds):
+        return compile_grammar(gbnf_to_ir(text, start=start), tokenizer, limits=limits)
 
 
 def compile_regex(pattern: str, tokenizer: TokenizerInfo, *, flavor: str = "python", flags: str = "",
@@ -279,9 +308,11 @@ def compile_regex(pattern: str, tokenizer: TokenizerInfo, *, flavor: str = "pyth
     """Compile a regex: the whole output must match it (full match, as if anchored at both ends)."""
     from gdecode.regex import parse_regex
 
-    parsed = parse_regex(pattern, flavor=flavor, flags=flags)
-    regex = getattr(parsed, "regex", parsed)
-    builder = ir.GrammarBuilder()
-    builder.terminal("REGEX", regex)
-    builder.rule("start", [("REGEX",)])
-    return compile_grammar(builder.build(), tokenizer, limits=limits)
+    limits = limits or Limits()
+    with deadline.compile_budget(limits.max_compile_seconds):
+        parsed = parse_regex(pattern, flavor=flavor, flags=flags)
+        regex = getattr(parsed, "regex", parsed)
+        builder = ir.GrammarBuilder()
+        builder.terminal("REGEX", regex)
+        builder.rule("start", [("REGEX",)])
+        return compile_grammar(builder.build(), tokenizer, limits=limits)

@@ -82,3 +82,62 @@ def test_batch_fill_with_threads_equals_row_by_row():
         one = gd.allocate_bitmask(1, info.vocab_size, backend="numpy")
         m.fill_bitmask(one)
         np.testing.assert_array_equal(batch[row], one[0])
+
+
+def test_threads_compile_and_mask_concurrently_with_identical_results():
+    # As in a server's thread pool: requests compile their grammars (regex, JSON Schema, Lark; the same
+    # ones repeatedly, racing on the vocabulary cache) while others mask, fork and roll back.
+    hf = load_hf_tokenizer("llama3")
+    info = gd.TokenizerInfo.from_huggingface(hf)
+    specs = [
+        ("regex", r"[a-z]{2,8}(-[0-9]{1,4})?"),
+        ("schema", {"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string"}},
+                    "required": ["n"], "additionalProperties": False}),
+        ("lark", (ROOT / "grammars" / "json.lark").read_text()),
+    ]
+    texts = ["abc-12", '{"n": 5, "s": "x"}', '{"k": [1, {"z": null}]}']
+
+    def compile_one(kind, spec):
+        if kind == "regex":
+            return gd.compile_regex(spec, info)
+        if kind == "schema":
+            return gd.compile_json_schema(spec, info)
+        return gd.compile_lark(spec, info)
+
+    def run(kind, spec, text):
+        g = compile_one(kind, spec)
+        ids = hf.encode(text, add_special_tokens=False)
+        masks = _masks(g, ids)
+        m = gd.Matcher(g)
+        m.consume_tokens(ids)
+        fork = m.fork()
+        m.rollback(len(ids))
+        bm = gd.allocate_bitmask(1, g.vocab_size, backend="numpy")
+        m.fill_bitmask(bm)
+        np.testing.assert_array_equal(bm[0], masks[0])  # rolled all the way back
+        return masks, fork.is_accepting()
+
+    expected = [run(k, s, t) for (k, s), t in zip(specs, texts, strict=True)]
+    errors: list[BaseException] = []
+    got: list[tuple[int, tuple]] = []
+
+    def worker(seed: int) -> None:
+        try:
+            rng = random.Random(seed)
+            for _ in range(2):
+                i = rng.randrange(len(specs))
+                got.append((i, run(*specs[i], texts[i])))
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(got) == 16
+    for i, (masks, accepting) in got:
+        assert accepting == expected[i][1]
+        for a, b in zip(masks, expected[i][0], strict=True):
+            np.testing.assert_array_equal(a, b)

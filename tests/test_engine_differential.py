@@ -122,6 +122,32 @@ def test_tokens_ending_mid_character():
     assert m.allowed_tokens() == [0, 2, 4]
 
 
+def test_one_prediction_adding_hundreds_of_items():
+    # Predicting `item` adds 600 productions at once to a set that had a handful, and stepping over the
+    # nullable `opt` then adds more items: the parser's duplicate table must grow for the whole set (a
+    # regression: it once grew by one doubling and looped forever).
+    from gdecode import ir
+
+    b = ir.GrammarBuilder()
+    words = [f"w{i:03d}" for i in range(600)]
+    for w in words:
+        b.terminal(w.upper(), ir.literal(w))
+        b.rule(f"r{w}", [(w.upper(),)])
+    b.terminal("COMMA", ir.literal(","))
+    b.terminal("UNDERSCORE", ir.literal("_"))
+    b.rule("opt", [(), ("UNDERSCORE",)])
+    b.rule("item", [("opt", f"r{w}") for w in words])
+    b.rule("start", [("item",), ("item", "COMMA", "start")])
+    vocab = [w.encode() for w in words[:50]] + [b",", b"w", b"0", b"1", b"5", b"<eos>"]
+    tok = TokenizerInfo.from_token_bytes(vocab, eos_token_ids=[len(vocab) - 1], special_ids=[len(vocab) - 1])
+    m = Matcher(compile_grammar(b.build(), tok))
+    for step in range(3):
+        assert m.allowed_tokens() == list(range(50)) + [51]  # every whole word, or "w" to spell one out
+        assert m.consume_token(step)
+        assert m.allowed_tokens() == [50, len(vocab) - 1]
+        assert m.consume_token(50)
+
+
 @pytest.mark.parametrize("seed", range(150))
 def test_forks_diverge_and_each_equals_reference(seed):
     """Forked matchers share scan memos keyed on Earley-set uids: each branch must stay exact."""

@@ -75,7 +75,8 @@ NB_MODULE(_core, m) {
       .def_rw("max_chart_items", &Limits::max_chart_items)
       .def_rw("max_rollback", &Limits::max_rollback)
       .def_rw("mask_cache_bytes", &Limits::mask_cache_bytes)
-      .def_rw("state_cache_bytes", &Limits::state_cache_bytes);
+      .def_rw("state_cache_bytes", &Limits::state_cache_bytes)
+      .def_rw("max_compile_seconds", &Limits::max_compile_seconds);
 
   nb::class_<Vocabulary>(m, "Vocabulary")
       .def("__init__",
@@ -156,7 +157,9 @@ NB_MODULE(_core, m) {
              nb::gil_scoped_release release;
              fill_row(self, ptr, width);
            },
-           nb::arg("bitmask"), nb::arg("row") = 0);
+           // noconvert: an implicit int32/contiguous copy would receive the mask and be thrown away,
+           // leaving the caller's array stale (fail open). Wrong dtype or layout is a TypeError instead.
+           nb::arg("bitmask").noconvert(), nb::arg("row") = 0);
 
   m.def(
       "fill_bitmasks",
@@ -188,7 +191,7 @@ NB_MODULE(_core, m) {
         for (auto& e : errors)
           if (e) std::rethrow_exception(e);
       },
-      nb::arg("matchers"), nb::arg("bitmask"), nb::arg("rows"), nb::arg("num_threads") = 2);
+      nb::arg("matchers"), nb::arg("bitmask").noconvert(), nb::arg("rows"), nb::arg("num_threads") = 2);
 
   // ---- BEGIN apply_bitmask_cpu (bitmask application on CPU logits; csrc/core/apply_mask.*) ----
   // logits: CPU array, 1-D or 2-D, any strides, written in place (never copied: noconvert). Its element type is

@@ -1,5 +1,6 @@
 #include "core/grammar.hpp"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -7,13 +8,15 @@ namespace gdecode {
 
 size_t LexemeMask::memory() const {
   size_t n = sizeof(*this) + words.size() * 4;
-  for (const auto& b : boundaries) n += sizeof(b) + b.nodes.size() * 4;
+  for (const auto& b : boundaries)
+    n += sizeof(b) + b.roots.size() * 4 + b.suffixes.nodes.size() * sizeof(TrieNode) + (b.suffixes.token_begin.size() + b.suffixes.tokens.size()) * 4;
   return n;
 }
 
 CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const Vocabulary> vocab,
                                  const Limits& limits)
     : vocab_(std::move(vocab)), limits_(limits) {
+  const Deadline deadline(limits_.max_compile_seconds);
   size_t num_terminals = spec.terminal_regex.size();
   if (spec.terminal_ignored.size() != num_terminals || spec.terminal_tokens.size() != num_terminals)
     throw GrammarFailure("terminal arrays differ in length");
@@ -27,7 +30,8 @@ CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const 
   for (size_t t = 0; t < num_terminals; ++t) {
     ignored[t] = spec.terminal_ignored[t] != 0;
     if (spec.terminal_regex[t] >= 0)
-      starts[t] = add_terminal_nfa(nfa, pool, uint32_t(spec.terminal_regex[t]), int32_t(t), limits_.max_nfa_states);
+      starts[t] = add_terminal_nfa(nfa, pool, uint32_t(spec.terminal_regex[t]), int32_t(t), limits_.max_nfa_states,
+                                   &deadline);
     for (uint32_t tok : spec.terminal_tokens[t]) {
       if (tok >= vocab_->vocab_size()) throw GrammarFailure("special token id out of range");
       special_tokens_.emplace_back(tok, uint32_t(t));
@@ -50,7 +54,7 @@ CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const 
   tables_.start_prod = uint32_t(tables_.prods.size());
   tables_.prods.push_back(Production{augmented, uint32_t(tables_.rhs.size()), 1});
   tables_.rhs.push_back(spec.start_symbol);
-  tables_.finalize();
+  tables_.finalize(&deadline);
 }
 
 int64_t CompiledGrammar::special_terminal_of(uint32_t token) const {
@@ -96,6 +100,128 @@ void CompiledGrammar::store_state_mask(const StateKey& key, const uint32_t* word
   if (state_cache_.emplace(key, std::move(mask)).second) state_bytes_ += bytes;
 }
 
+namespace {
+
+// Builds a SuffixTrie from subtrees of the vocabulary trie: each subtree root is a first byte after the
+// lexeme end, and equal byte paths from different roots become one node. Flat arrays, no per-node
+// allocation: first visits of a lexer state may merge tens of thousands of nodes.
+class SuffixTrieBuilder {
+ public:
+  explicit SuffixTrieBuilder(const TokenTrie& trie) : trie_(trie) {}
+
+  void add_subtree(uint32_t root) {
+    const auto& nodes = trie_.nodes();
+    uint32_t base_depth = nodes[root].depth - 1;
+    path_.assign(1, 0);
+    for (uint32_t j = root; j < nodes[root].subtree_end; ++j) {
+      const TrieNode& n = nodes[j];
+      path_.resize(n.depth - base_depth);
+      uint32_t child = child_of(path_.back(), n.byte);
+      path_.push_back(child);
+      if (n.token != TokenTrie::kNoToken) {
+        tokens_.emplace_back(child, n.token);
+        if (n.has_duplicates)
+          for (uint32_t dup : trie_.duplicates_of(n.token)) tokens_.emplace_back(child, dup);
+      }
+    }
+  }
+
+  SuffixTrie finish() {
+    // Children of each node sorted by byte (CSR), then an iterative preorder numbering.
+    std::sort(edges_.begin(), edges_.end());
+    std::vector<uint32_t> child_begin(num_nodes_ + 1, 0);
+    for (const Edge& e : edges_) ++child_begin[e.parent + 1];
+    for (uint32_t i = 0; i < num_nodes_; ++i) child_begin[i + 1] += child_begin[i];
+    std::sort(tokens_.begin(), tokens_.end());
+    std::vector<uint32_t> token_begin(num_nodes_ + 1, 0);
+    for (const auto& t : tokens_) ++token_begin[t.first + 1];
+    for (uint32_t i = 0; i < num_nodes_; ++i) token_begin[i + 1] += token_begin[i];
+
+    SuffixTrie out;
+    out.nodes.reserve(num_nodes_);
+    out.token_begin.reserve(num_nodes_ + 1);
+    out.tokens.reserve(tokens_.size());
+    out.token_begin.push_back(0);
+    struct Todo {
+      uint32_t id;
+      uint16_t depth;
+      uint8_t byte;
+    };
+    std::vector<Todo> stack{{0, 0, 0}};
+    std::vector<uint32_t> open;  // positions whose subtree_end is not known yet
+    while (!stack.empty()) {
+      Todo t = stack.back();
+      stack.pop_back();
+      uint32_t pos = uint32_t(out.nodes.size());
+      while (!open.empty() && out.nodes[open.back()].depth >= t.depth) {
+        out.nodes[open.back()].subtree_end = pos;
+        open.pop_back();
+      }
+      open.push_back(pos);
+      out.nodes.push_back(TrieNode{0, TokenTrie::kNoToken, t.depth, t.byte, 0});
+      for (uint32_t k = token_begin[t.id]; k < token_begin[t.id + 1]; ++k) out.tokens.push_back(tokens_[k].second);
+      out.token_begin.push_back(uint32_t(out.tokens.size()));
+      for (uint32_t k = child_begin[t.id + 1]; k-- > child_begin[t.id];)
+        stack.push_back(Todo{edges_[k].child, uint16_t(t.depth + 1), edges_[k].byte});
+    }
+    for (uint32_t p : open) out.nodes[p].subtree_end = uint32_t(out.nodes.size());
+    return out;
+  }
+
+ private:
+  struct Edge {
+    uint32_t parent;
+    uint8_t byte;
+    uint32_t child;
+    bool operator<(const Edge& o) const { return parent != o.parent ? parent < o.parent : byte < o.byte; }
+  };
+
+  uint32_t child_of(uint32_t parent, uint8_t byte) {
+    // Open addressing over (parent, byte) -> child; slot value 0 means empty (node 0 is never a child).
+    if ((num_nodes_ + 1) * 2 > slots_.size()) grow();
+    uint64_t key = (uint64_t(parent) << 8) | byte;
+    size_t mask = slots_.size() - 1;
+    for (size_t h = slot_hash(key) & mask;; h = (h + 1) & mask) {
+      if (slots_[h].child == 0) {
+        slots_[h] = Slot{key, num_nodes_};
+        edges_.push_back(Edge{parent, byte, num_nodes_});
+        return num_nodes_++;
+      }
+      if (slots_[h].key == key) return slots_[h].child;
+    }
+  }
+
+  static size_t slot_hash(uint64_t key) {
+    key *= 0x9E3779B97F4A7C15ull;
+    return size_t(key ^ (key >> 32));
+  }
+
+  void grow() {
+    std::vector<Slot> old(std::max<size_t>(slots_.size() * 2, 1024));
+    old.swap(slots_);
+    size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (s.child == 0) continue;
+      size_t h = slot_hash(s.key) & mask;
+      while (slots_[h].child != 0) h = (h + 1) & mask;
+      slots_[h] = s;
+    }
+  }
+
+  const TokenTrie& trie_;
+  uint32_t num_nodes_ = 1;  // node 0: where the lexeme ends
+  std::vector<Edge> edges_;
+  std::vector<std::pair<uint32_t, uint32_t>> tokens_;  // (node, token id)
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t child = 0;
+  };
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> path_;
+};
+
+}  // namespace
+
 std::shared_ptr<const LexemeMask> CompiledGrammar::compute_lexeme_mask(uint32_t dfa_state, bool nonempty) const {
   // Walk the whole trie with lexer transitions only. Tokens whose bytes all stay inside the lexeme are
   // allowed whatever the parser state; where a byte ends the lexeme, the parser decides (boundary).
@@ -104,28 +230,50 @@ std::shared_ptr<const LexemeMask> CompiledGrammar::compute_lexeme_mask(uint32_t 
   const TokenTrie& trie = vocab_->trie();
   const auto& nodes = trie.nodes();
   std::vector<uint32_t> frame(trie.max_depth() + 1);
-  std::map<uint32_t, size_t> group_of_state;
-  frame[0] = dfa_state;
-  auto set_token = [&](uint32_t tok) {
-    out->words[tok >> 5] |= 1u << (tok & 31);
-    for (uint32_t dup : trie.duplicates_of(tok)) out->words[dup >> 5] |= 1u << (dup & 31);
+  struct Pending {
+    uint32_t accept_state = 0;  // any DFA state of the group
+    std::vector<uint32_t> roots, deeper;
+    size_t deeper_nodes = 0;
   };
+  // By the terminals the lexeme ends as (Lexer's accepted_id): what follows depends only on those.
+  std::map<uint32_t, Pending> pending;
+  frame[0] = dfa_state;
   for (uint32_t i = 1; i < nodes.size();) {
     const TrieNode& n = nodes[i];
     uint32_t parent = frame[n.depth - 1];
     uint32_t next = lexer_->next(parent, n.byte);
     if (next != Lexer::kDead) {
       frame[n.depth] = next;
-      if (n.token != TokenTrie::kNoToken) set_token(n.token);
+      if (n.token != TokenTrie::kNoToken) trie.set_tokens(n, out->words.data());
       ++i;
       continue;
     }
     if ((n.depth > 1 || nonempty) && lexer_->state(parent).accepts()) {
-      auto [it, fresh] = group_of_state.emplace(parent, out->boundaries.size());
-      if (fresh) out->boundaries.push_back(LexemeMask::Boundary{parent, {}});
-      out->boundaries[it->second].nodes.push_back(i);
+      Pending& p = pending[lexer_->state(parent).accepted_id];
+      if (p.roots.empty() && p.deeper.empty()) p.accept_state = parent;
+      if (n.depth == 1) {
+        p.roots.push_back(i);
+      } else {
+        p.deeper.push_back(i);
+        p.deeper_nodes += n.subtree_end - i;
+      }
     }
     i = n.subtree_end;
+  }
+  // Merging pays when many tokens share few continuations (a closing quote then `,` `}` ...); merging
+  // a large part of the vocabulary (e.g. after whitespace) costs more than it saves, so those subtrees
+  // are walked as they are.
+  constexpr size_t kMaxMergedNodes = 16384;
+  for (auto& [id, p] : pending) {
+    LexemeMask::Boundary b{p.accept_state, std::move(p.roots), {}};
+    if (p.deeper_nodes <= kMaxMergedNodes) {
+      SuffixTrieBuilder builder(trie);
+      for (uint32_t i : p.deeper) builder.add_subtree(i);
+      b.suffixes = builder.finish();
+    } else {
+      b.roots.insert(b.roots.end(), p.deeper.begin(), p.deeper.end());
+    }
+    out->boundaries.push_back(std::move(b));
   }
   return out;
 }

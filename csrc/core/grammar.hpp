@@ -26,12 +26,25 @@ struct GrammarSpec {
   uint32_t start_symbol = 0;
 };
 
-// Tokens allowed from one lexer state without consulting the parser, plus the trie nodes where the
-// current lexeme ends (grouped by the accepting DFA state it ends in) that need the parser.
+// The bytes that follow the end of a lexeme inside tokens, merged over all tokens that end the lexeme in
+// the same way: `name",` and `value",` both continue with `,` after the string, so the parser checks `,`
+// once, not once per token. Preorder like TokenTrie; node 0 is the point where the lexeme ends.
+struct SuffixTrie {
+  std::vector<TrieNode> nodes;        // TrieNode::token is unused; depth counts bytes after the lexeme
+  std::vector<uint32_t> token_begin;  // tokens ending at node i: tokens[token_begin[i], token_begin[i + 1])
+  std::vector<uint32_t> tokens;       // ids, duplicates included
+};
+
+// Tokens allowed from one lexer state without consulting the parser, plus, per set of terminals the
+// current lexeme can end as, the continuations of the tokens that end it there (the parser decides those).
 struct LexemeMask {
   struct Boundary {
-    uint32_t accept_state;
-    std::vector<uint32_t> nodes;
+    uint32_t accept_state;  // a DFA state where the lexeme ends as these terminals
+    // Vocabulary-trie nodes whose byte starts the next lexeme; their subtrees are walked as they are.
+    // Always the tokens whose first byte ends the lexeme (nothing to merge), and all when merging the
+    // continuations would cost too much.
+    std::vector<uint32_t> roots;
+    SuffixTrie suffixes;  // the merged continuations of the other tokens (empty if none)
   };
   std::vector<uint32_t> words;
   std::vector<Boundary> boundaries;

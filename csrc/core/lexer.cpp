@@ -110,6 +110,10 @@ uint32_t Lexer::intern(std::vector<uint32_t>& seeds) {
   }
   std::sort(st.accepted.begin(), st.accepted.end());
   st.accepted.erase(std::unique(st.accepted.begin(), st.accepted.end()), st.accepted.end());
+  // States accepting the same terminals end a lexeme the same way for the parser: one id for them.
+  st.accepted_id = st.accepted.empty()
+                       ? 0
+                       : accepted_ids_.emplace(st.accepted, uint32_t(accepted_ids_.size() + 1)).first->second;
   by_nfa_set_.emplace(std::move(key), uint32_t(id));
   num_states_.store(id + 1, std::memory_order_release);
   return uint32_t(id);

@@ -23,6 +23,7 @@ struct DfaState {
   std::array<std::atomic<uint32_t>, 256> next;
   std::vector<uint32_t> nfa_states;      // sorted; only states with byte edges or an accept
   std::vector<uint32_t> accepted;        // non-ignored terminals complete here (sorted)
+  uint32_t accepted_id = 0;              // equal for states with equal `accepted` (0: none)
   bool accepts_ignored = false;          // an ignored terminal is complete here
   std::atomic<int8_t> final{-1};         // 1: no byte leads anywhere (lexeme cannot grow); -1: unknown
   bool accepts() const { return accepts_ignored || !accepted.empty(); }
@@ -77,6 +78,7 @@ class Lexer {
   std::atomic<size_t> num_states_{0};
   std::mutex mutex_;  // guards interning and the maps below
   std::unordered_map<std::vector<uint32_t>, uint32_t, VecHash> by_nfa_set_;
+  std::unordered_map<std::vector<uint32_t>, uint32_t, VecHash> accepted_ids_;
   std::shared_mutex start_mutex_;
   std::unordered_map<std::vector<uint64_t>, uint32_t, VecHash> start_by_allowed_;
   std::vector<uint32_t> stamp_;  // epsilon-closure visit marks (under mutex_)

@@ -26,7 +26,7 @@ bool Matcher::end_lexeme(const LexState& lex) {
   const DfaState& ds = lexer_.state(lex.dfa);
   if (!lex.nonempty || !ds.accepts()) return false;
   if (ds.accepted.empty()) return true;  // only an ignored terminal (e.g. whitespace) ends here
-  return chart_.scan_memo(ds.accepted.data(), ds.accepted.size(), lex.dfa);
+  return chart_.scan_memo(ds.accepted.data(), ds.accepted.size(), ds.accepted_id);
 }
 
 bool Matcher::end_lexeme_now(LexState& lex) {
@@ -75,21 +75,40 @@ bool Matcher::is_accepting() {
   if (terminated_) return true;
   if (!lex_.nonempty) return chart_.top().accepting;
   size_t sets = chart_.num_sets();
-  bool ok = end_lexeme(lex_) && chart_.top().accepting;
+  bool ok;
+  try {
+    ok = end_lexeme(lex_) && chart_.top().accepting;
+  } catch (...) {
+    chart_.truncate(sets);
+    throw;
+  }
   chart_.truncate(sets);
   return ok;
 }
 
 bool Matcher::special_allowed(uint32_t terminal) {
   size_t sets = chart_.num_sets();
-  bool ok = (!lex_.nonempty || end_lexeme(lex_)) && chart_.expects(terminal);
+  bool ok;
+  try {
+    ok = (!lex_.nonempty || end_lexeme(lex_)) && chart_.expects(terminal);
+  } catch (...) {
+    chart_.truncate(sets);
+    throw;
+  }
   chart_.truncate(sets);
   return ok;
 }
 
 bool Matcher::consume_special(uint32_t terminal) {
   size_t sets = chart_.num_sets();
-  if ((lex_.nonempty && !end_lexeme(lex_)) || !chart_.scan(&terminal, 1)) {
+  bool ok;
+  try {
+    ok = (!lex_.nonempty || end_lexeme(lex_)) && chart_.scan(&terminal, 1);
+  } catch (...) {
+    chart_.truncate(sets);
+    throw;
+  }
+  if (!ok) {
     chart_.truncate(sets);
     return false;
   }
@@ -110,11 +129,16 @@ bool Matcher::advance(uint32_t token) {
   if (special >= 0) return consume_special(uint32_t(special));
   if (v.is_excluded(token)) return false;
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
-  for (unsigned char b : v.bytes(token)) {
-    if (!step_byte(lex_, b)) {
-      restore(before);
-      return false;
+  try {
+    for (unsigned char b : v.bytes(token)) {
+      if (!step_byte(lex_, b)) {
+        restore(before);
+        return false;
+      }
     }
+  } catch (...) {  // a limit hit mid-token (lexer states, chart items): leave the state as it was
+    restore(before);
+    throw;
   }
   return true;
 }
@@ -130,11 +154,16 @@ bool Matcher::consume_token(uint32_t token) {
 bool Matcher::consume_bytes(const std::string& bytes) {
   if (terminated_) return bytes.empty();
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
-  for (unsigned char b : bytes) {
-    if (!step_byte(lex_, b)) {
-      restore(before);
-      return false;
+  try {
+    for (unsigned char b : bytes) {
+      if (!step_byte(lex_, b)) {
+        restore(before);
+        return false;
+      }
     }
+  } catch (...) {
+    restore(before);
+    throw;
   }
   push_history(before);
   return true;
@@ -145,9 +174,14 @@ size_t Matcher::validate_tokens(const std::vector<uint32_t>& tokens) {
   // every drawn candidate, so it must stay cheap).
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
   size_t n = 0;
-  for (uint32_t t : tokens) {
-    if (!advance(t)) break;
-    ++n;
+  try {
+    for (uint32_t t : tokens) {
+      if (!advance(t)) break;
+      ++n;
+    }
+  } catch (...) {
+    restore(before);
+    throw;
   }
   restore(before);
   return n;
@@ -155,7 +189,7 @@ size_t Matcher::validate_tokens(const std::vector<uint32_t>& tokens) {
 
 bool Matcher::is_token_allowed(uint32_t token) {
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
-  bool ok = advance(token);
+  bool ok = advance(token);  // restores the state itself if it throws
   restore(before);
   return ok;
 }
@@ -171,31 +205,23 @@ void Matcher::rollback(size_t num_tokens) {
   restore(target);
 }
 
-void Matcher::set_token(uint32_t* words, uint32_t token) const {
-  words[token >> 5] |= 1u << (token & 31);
-  for (uint32_t dup : g_->vocab().trie().duplicates_of(token)) words[dup >> 5] |= 1u << (dup & 31);
-}
-
-void Matcher::walk_subtree(uint32_t node, uint32_t start_state, uint32_t* words) {
-  const auto& nodes = g_->vocab().trie().nodes();
-  const TrieNode& first = nodes[node];
-  uint32_t next = lexer_.next(start_state, first.byte);
-  if (next == Lexer::kDead) return;
-  LexState lex{next, true};
-  if (lexer_.is_final(next) && !end_lexeme_now(lex)) return;
-  frames_[first.depth] = Frame{lex, uint32_t(chart_.num_sets())};
-  if (first.token != TokenTrie::kNoToken) set_token(words, first.token);
-  for (uint32_t i = node + 1; i < first.subtree_end;) {
+template <class SetTokens>
+void Matcher::walk(const TrieNode* nodes, uint32_t begin, uint32_t end, uint16_t base_depth, uint32_t start_state,
+                   SetTokens set_tokens) {
+  // The chart's top set is the one right after the lexeme ended; walk the continuations from there.
+  frames_[0] = Frame{LexState{start_state, false}, uint32_t(chart_.num_sets())};
+  for (uint32_t i = begin; i < end;) {
     const TrieNode& n = nodes[i];
-    const Frame& parent = frames_[n.depth - 1];
+    uint32_t depth = n.depth - base_depth;
+    const Frame& parent = frames_[depth - 1];
     chart_.truncate(parent.sets);
     LexState lex = parent.lex;
     if (!step_byte(lex, n.byte)) {
       i = n.subtree_end;
       continue;
     }
-    frames_[n.depth] = Frame{lex, uint32_t(chart_.num_sets())};
-    if (n.token != TokenTrie::kNoToken) set_token(words, n.token);
+    frames_[depth] = Frame{lex, uint32_t(chart_.num_sets())};
+    set_tokens(i);
     ++i;
   }
 }
@@ -217,16 +243,32 @@ void Matcher::fill_bitmask(uint32_t* words) {
   auto cached = g_->lexeme_mask(lex_.dfa, lex_.nonempty);
   std::memcpy(words, cached->words.data(), nw * 4);
   size_t base = chart_.num_sets();
-  for (const auto& boundary : cached->boundaries) {
-    // All nodes of this group end the current lexeme in the same DFA state: scan it once.
-    if (!end_lexeme(LexState{boundary.accept_state, true})) continue;
-    uint32_t start = chart_.top().lexer_start;
-    size_t scanned = chart_.num_sets();
-    for (uint32_t node : boundary.nodes) {
-      walk_subtree(node, start, words);
-      chart_.truncate(scanned);
+  const TokenTrie& trie = v.trie();
+  const TrieNode* vocab_nodes = trie.nodes().data();
+  try {
+    for (const auto& boundary : cached->boundaries) {
+      // All tokens of this group end the current lexeme with the same terminals: scan it once.
+      if (!end_lexeme(LexState{boundary.accept_state, true})) continue;
+      uint32_t start = chart_.top().lexer_start;
+      size_t scanned = chart_.num_sets();
+      for (uint32_t root : boundary.roots) {
+        walk(vocab_nodes, root, vocab_nodes[root].subtree_end, uint16_t(vocab_nodes[root].depth - 1), start,
+             [&](uint32_t i) {
+               if (vocab_nodes[i].token != TokenTrie::kNoToken) trie.set_tokens(vocab_nodes[i], words);
+             });
+        chart_.truncate(scanned);
+      }
+      const SuffixTrie& sx = boundary.suffixes;
+      if (!sx.nodes.empty())
+        walk(sx.nodes.data(), 1, uint32_t(sx.nodes.size()), 0, start, [&](uint32_t i) {
+          for (uint32_t k = sx.token_begin[i]; k < sx.token_begin[i + 1]; ++k)
+            words[sx.tokens[k] >> 5] |= 1u << (sx.tokens[k] & 31);
+        });
+      chart_.truncate(base);
     }
+  } catch (...) {  // a limit hit during the walk: the matcher's own state must survive it
     chart_.truncate(base);
+    throw;
   }
   chart_.truncate(base);
   if (is_accepting())
@@ -240,6 +282,17 @@ std::string Matcher::forced_bytes() {
   std::string out;
   if (terminated_) return out;
   Snapshot before{lex_, uint32_t(chart_.num_sets()), terminated_};
+  try {
+    forced_bytes_loop(out);
+  } catch (...) {
+    restore(before);
+    throw;
+  }
+  restore(before);
+  return out;
+}
+
+void Matcher::forced_bytes_loop(std::string& out) {
   while (out.size() < 4096 && !is_accepting()) {
     int only = -1;
     size_t sets = chart_.num_sets();
@@ -258,8 +311,6 @@ std::string Matcher::forced_bytes() {
     step_byte(lex_, uint8_t(only));
     out.push_back(char(only));
   }
-  restore(before);
-  return out;
 }
 
 }  // namespace gdecode

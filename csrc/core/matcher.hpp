@@ -60,8 +60,12 @@ class Matcher {
   bool consume_special(uint32_t terminal);
   void restore(const Snapshot& s);
   void push_history(const Snapshot& s);
-  void walk_subtree(uint32_t node, uint32_t start_state, uint32_t* words);
-  void set_token(uint32_t* words, uint32_t token) const;
+  void forced_bytes_loop(std::string& out);
+  // Walks trie nodes [begin, end) (preorder, depth counted from the lexeme end) from a fresh lexeme in
+  // `start_state`, setting the bits of every token that gets through; `set_tokens(i)` sets node i's.
+  template <class SetTokens>
+  void walk(const TrieNode* nodes, uint32_t begin, uint32_t end, uint16_t base_depth, uint32_t start_state,
+            SetTokens set_tokens);
 
   std::shared_ptr<const CompiledGrammar> g_;
   Lexer& lexer_;

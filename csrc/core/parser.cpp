@@ -15,7 +15,7 @@ std::atomic<uint64_t> g_next_uid{1};
 uint64_t fresh_uid() { return g_next_uid.fetch_add(1, std::memory_order_relaxed); }
 }  // namespace
 
-void ParserTables::finalize() {
+void ParserTables::finalize(const Deadline* deadline) {
   uint32_t n_nt = num_symbols - num_terminals;
   prods_of.assign(n_nt, {});
   for (uint32_t p = 0; p < prods.size(); ++p) {
@@ -27,6 +27,7 @@ void ParserTables::finalize() {
   nullable.assign(n_nt, 0);
   for (bool changed = true; changed;) {
     changed = false;
+    if (deadline != nullptr) deadline->check("computing nullable rules");
     for (const auto& pr : prods) {
       if (nullable[pr.lhs - num_terminals]) continue;
       bool all = true;
@@ -56,7 +57,7 @@ void Chart::reset() {
   sets_.clear();
   skeys_.clear();
   sets_.push_back(Set{0, 0, 0, 0, 0, false, fresh_uid()});
-  memo_.clear();
+  memo_clear();
   new_dedupe_generation();
   if (++predicted_gen_ == 0) {
     std::fill(predicted_.begin(), predicted_.end(), 0);
@@ -125,13 +126,28 @@ bool Chart::add(uint32_t prod, uint32_t dot, uint32_t origin) {
     throw LimitExceeded("parser chart exceeds max_chart_items=" + std::to_string(limits_.max_chart_items));
   items_.push_back(Item{prod, dot, origin});
   if ((set_size + 1) * 2 > dedupe_.size()) {
-    dedupe_.assign(dedupe_.size() * 2, Slot{0, 0});
+    // The set may have grown by many predicted items since the last add: size for all of them.
+    size_t size = dedupe_.size() * 2;
+    while ((set_size + 1) * 2 > size) size *= 2;
+    dedupe_.assign(size, Slot{0, 0});
     new_dedupe_generation();
     for (uint32_t i = sets_.back().begin; i < items_.size(); ++i) insert_slot(i, hash);
   } else {
     insert_slot(static_cast<uint32_t>(items_.size() - 1), hash);
   }
   return true;
+}
+
+void Chart::add_predicted(uint32_t prod, uint32_t origin) {
+  // Items with the dot at 0 and origin at the current set come only from predicting their nonterminal,
+  // which happens once per set (predicted_), so they skip the duplicate check: on large grammars they are
+  // most of the items. Nothing ever looks them up in the dedupe table either.
+  size_t set_size = items_.size() - sets_.back().begin;
+  if (set_size >= limits_.max_items_per_set)
+    throw LimitExceeded("Earley set exceeds max_items_per_set=" + std::to_string(limits_.max_items_per_set));
+  if (items_.size() >= limits_.max_chart_items)
+    throw LimitExceeded("parser chart exceeds max_chart_items=" + std::to_string(limits_.max_chart_items));
+  items_.push_back(Item{prod, 0, origin});
 }
 
 void Chart::close_top_set(uint32_t cur) {
@@ -155,7 +171,7 @@ void Chart::close_top_set(uint32_t cur) {
     uint32_t nt = sym - t_.num_terminals;
     if (predicted_[nt] != predicted_gen_) {
       predicted_[nt] = predicted_gen_;
-      for (uint32_t q : t_.prods_of[nt]) add(q, 0, cur);
+      for (uint32_t q : t_.prods_of[nt]) add_predicted(q, cur);
     }
     if (t_.nullable[nt]) add(it.prod, it.dot + 1, it.origin);
   }
@@ -178,7 +194,7 @@ void Chart::close_top_set(uint32_t cur) {
   }
   std::sort(index_.begin() + s.index_begin, index_.end());
   s.index_end = static_cast<uint32_t>(index_.size());
-  s.lexer_start = lexer_.start_state(allowed_);
+  s.lexer_start = lexer_start_for_allowed();
   // Reset scratch for the next set.
   new_dedupe_generation();
   if (++predicted_gen_ == 0) {
@@ -191,21 +207,46 @@ bool Chart::scan(const uint32_t* terminals, size_t n) {
   const Set prev = sets_.back();
   uint32_t cur = static_cast<uint32_t>(sets_.size());
   sets_.push_back(Set{static_cast<uint32_t>(items_.size()), 0, 0, 0, 0, false, fresh_uid()});
-  for (uint32_t i = prev.begin; i < prev.end; ++i) {
-    const Item it = items_[i];
-    const Production& pr = t_.prods[it.prod];
-    if (it.dot == pr.len) continue;
-    uint32_t sym = t_.rhs[pr.begin + it.dot];
-    if (!t_.is_terminal(sym) || !std::binary_search(terminals, terminals + n, sym)) continue;
-    add(it.prod, it.dot + 1, it.origin);
-  }
-  if (items_.size() == sets_.back().begin) {
-    sets_.pop_back();
+  try {
+    for (uint32_t i = prev.begin; i < prev.end; ++i) {
+      const Item it = items_[i];
+      const Production& pr = t_.prods[it.prod];
+      if (it.dot == pr.len) continue;
+      uint32_t sym = t_.rhs[pr.begin + it.dot];
+      if (!t_.is_terminal(sym) || !std::binary_search(terminals, terminals + n, sym)) continue;
+      add(it.prod, it.dot + 1, it.origin);
+    }
+    if (items_.size() == sets_.back().begin) {
+      sets_.pop_back();
+      new_dedupe_generation();
+      return false;
+    }
+    close_top_set(cur);
+  } catch (...) {
+    // A limit hit half-way (items, lexer states): drop the partial set and its scratch marks, so the
+    // chart stays exactly as before and the caller can go on (or roll back) after the exception.
+    sets_.resize(cur);
+    items_.resize(prev.end);
+    index_.resize(prev.index_end);
+    if (skeys_.size() > cur) skeys_.resize(cur);
     new_dedupe_generation();
-    return false;
+    if (++predicted_gen_ == 0) {
+      std::fill(predicted_.begin(), predicted_.end(), 0);
+      predicted_gen_ = 1;
+    }
+    throw;
   }
-  close_top_set(cur);
   return true;
+}
+
+uint32_t Chart::lexer_start_for_allowed() {
+  uint64_t h = 0x243F6A8885A308D3ull;
+  for (uint64_t w : allowed_) h = mix64(h ^ w);
+  auto it = start_cache_.find(h);
+  if (it != start_cache_.end() && it->second.first == allowed_) return it->second.second;
+  uint32_t state = lexer_.start_state(allowed_);
+  if (start_cache_.size() < 4096) start_cache_[h] = {allowed_, state};
+  return state;
 }
 
 void Chart::new_dedupe_generation() {
@@ -215,32 +256,72 @@ void Chart::new_dedupe_generation() {
   }
 }
 
+void Chart::memo_clear() {
+  if (++memo_gen_ == 0) {
+    for (auto& e : memo_) e.gen = 0;
+    memo_gen_ = 1;
+  }
+  memo_count_ = 0;
+  memo_items_.clear();
+  memo_index_.clear();
+}
+
+Chart::MemoEntry* Chart::memo_find(uint64_t uid, uint64_t key) {
+  if (memo_.empty()) memo_.resize(256);
+  size_t mask = memo_.size() - 1;
+  size_t h = size_t(mix64(uid * 0x9E3779B97F4A7C15ull ^ key)) & mask;
+  for (;; h = (h + 1) & mask) {
+    MemoEntry& e = memo_[h];
+    if (e.gen != memo_gen_ || (e.uid == uid && e.key == key)) return &e;
+  }
+}
+
 bool Chart::scan_memo(const uint32_t* terminals, size_t n, uint64_t key) {
-  std::pair<uint64_t, uint64_t> k{sets_.back().uid, key};
-  auto it = memo_.find(k);
-  if (it != memo_.end()) {
-    const Memo& m = it->second;
-    if (!m.ok) return false;
+  uint64_t uid = sets_.back().uid;
+  MemoEntry* e = memo_find(uid, key);
+  if (e->gen == memo_gen_) {
+    if (!e->ok) return false;
     // Same base set => same chart prefix, so absolute item positions and origins are still valid.
-    if (items_.size() + m.items.size() > limits_.max_chart_items)
+    if (items_.size() + (e->items_end - e->items_begin) > limits_.max_chart_items)
       throw LimitExceeded("parser chart exceeds max_chart_items=" + std::to_string(limits_.max_chart_items));
-    items_.insert(items_.end(), m.items.begin(), m.items.end());
-    index_.insert(index_.end(), m.index.begin(), m.index.end());
+    items_.insert(items_.end(), memo_items_.begin() + e->items_begin, memo_items_.begin() + e->items_end);
+    index_.insert(index_.end(), memo_index_.begin() + e->index_begin, memo_index_.begin() + e->index_end);
     // Same content on the same prefix: keep the uid, so memo entries keyed on it hit again (nested
     // lexemes inside one token, and the same walk in the next mask).
-    sets_.push_back(m.set);
+    sets_.push_back(e->set);
     return true;
   }
-  if (memo_.size() > 4096) memo_.clear();  // bound memory; entries of dead sets never match anyway
   size_t items_before = items_.size(), index_before = index_.size();
   bool ok = scan(terminals, n);
-  Memo m{ok, {}, {}, {}};
-  if (ok) {
-    m.set = sets_.back();
-    m.items.assign(items_.begin() + items_before, items_.end());
-    m.index.assign(index_.begin() + index_before, index_.end());
+  // Bound memory: start over when full (entries of dead sets never match anyway). Grow the table first.
+  if ((memo_count_ + 1) * 2 > memo_.size()) {
+    if (memo_.size() < 8192) {
+      std::vector<MemoEntry> old;
+      old.swap(memo_);
+      memo_.resize(old.size() * 2);
+      for (const MemoEntry& o : old)
+        if (o.gen == memo_gen_) *memo_find(o.uid, o.key) = o;
+    } else {
+      memo_clear();
+    }
   }
-  memo_.emplace(k, std::move(m));
+  if (memo_items_.size() > (size_t(1) << 20)) memo_clear();
+  e = memo_find(uid, key);
+  *e = MemoEntry{};
+  e->uid = uid;
+  e->key = key;
+  e->gen = memo_gen_;
+  e->ok = ok;
+  if (ok) {
+    e->set = sets_.back();
+    e->items_begin = uint32_t(memo_items_.size());
+    memo_items_.insert(memo_items_.end(), items_.begin() + items_before, items_.end());
+    e->items_end = uint32_t(memo_items_.size());
+    e->index_begin = uint32_t(memo_index_.size());
+    memo_index_.insert(memo_index_.end(), index_.begin() + index_before, index_.end());
+    e->index_end = uint32_t(memo_index_.size());
+  }
+  ++memo_count_;
   return ok;
 }
 

@@ -32,8 +32,8 @@ struct ParserTables {
   uint32_t start_prod = 0;                      // the augmented production S' -> start
 
   bool is_terminal(uint32_t sym) const { return sym < num_terminals; }
-  // Fills nullable and checks the grammar; throws GrammarFailure.
-  void finalize();
+  // Fills nullable and checks the grammar; throws GrammarFailure (LimitExceeded past `deadline`).
+  void finalize(const Deadline* deadline = nullptr);
 };
 
 struct Item {
@@ -78,7 +78,9 @@ class Chart {
  private:
   void close_top_set(uint32_t set_index);  // predict/complete to a fixpoint, then index and finish the set
   bool add(uint32_t prod, uint32_t dot, uint32_t origin);
+  void add_predicted(uint32_t prod, uint32_t origin);  // (prod, 0, origin), known to be new
   void new_dedupe_generation();
+  uint32_t lexer_start_for_allowed();  // Lexer::start_state(allowed_), cached per chart without locking
   template <class Hash>
   void insert_slot(uint32_t item, Hash hash) {
     size_t mask = dedupe_.size() - 1;
@@ -104,18 +106,23 @@ class Chart {
   std::vector<uint32_t> predicted_;
   uint32_t predicted_gen_ = 0;
   std::vector<uint64_t> allowed_;
-  struct Memo {
-    bool ok;
-    Set set;
-    std::vector<Item> items;
-    std::vector<std::pair<uint32_t, uint32_t>> index;
+  std::unordered_map<uint64_t, std::pair<std::vector<uint64_t>, uint32_t>> start_cache_;  // by hash of allowed_
+  // Scan memo: an open-addressing table over (set uid, key) whose entries point into flat arenas, so
+  // recording and replaying a scan allocates nothing (the mask walk does this for every lexeme end).
+  struct MemoEntry {
+    uint64_t uid = 0, key = 0;
+    uint32_t gen = 0;
+    bool ok = false;
+    uint32_t items_begin = 0, items_end = 0, index_begin = 0, index_end = 0;
+    Set set{};
   };
-  struct PairHash {
-    size_t operator()(const std::pair<uint64_t, uint64_t>& k) const noexcept {
-      return size_t((k.first * 0x9E3779B97F4A7C15ull) ^ (k.second + (k.second << 17)));
-    }
-  };
-  std::unordered_map<std::pair<uint64_t, uint64_t>, Memo, PairHash> memo_;
+  MemoEntry* memo_find(uint64_t uid, uint64_t key);  // the entry, or an empty slot to fill
+  void memo_clear();
+  std::vector<MemoEntry> memo_;
+  uint32_t memo_gen_ = 1;
+  size_t memo_count_ = 0;
+  std::vector<Item> memo_items_;
+  std::vector<std::pair<uint32_t, uint32_t>> memo_index_;
 };
 
 }  // namespace gdecode

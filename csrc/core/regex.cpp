@@ -60,7 +60,8 @@ struct Fragment {
 
 class NfaBuilder {
  public:
-  NfaBuilder(Nfa& nfa, const RegexPool& pool, size_t max_states) : nfa_(nfa), pool_(pool), max_(max_states) {}
+  NfaBuilder(Nfa& nfa, const RegexPool& pool, size_t max_states, const Deadline* deadline)
+      : nfa_(nfa), pool_(pool), max_(max_states), deadline_(deadline) {}
 
   Fragment build(uint32_t id) {
     // Recursion follows the regex's nesting; bound it so a hostile regex raises instead of
@@ -105,6 +106,7 @@ class NfaBuilder {
     if (nfa_.size() >= max_)
       throw LimitExceeded("lexer NFA exceeds max_nfa_states=" + std::to_string(max_) +
                          " (large bounded repeats or huge character classes)");
+    if (deadline_ != nullptr && (nfa_.size() & 1023) == 0) deadline_->check("building the lexer NFA");
     return nfa_.add_state();
   }
 
@@ -167,14 +169,16 @@ class NfaBuilder {
   Nfa& nfa_;
   const RegexPool& pool_;
   size_t max_;
+  const Deadline* deadline_;
   size_t depth_ = 0;
 };
 
 }  // namespace
 
-uint32_t add_terminal_nfa(Nfa& nfa, const RegexPool& pool, uint32_t root, int32_t terminal, size_t max_states) {
+uint32_t add_terminal_nfa(Nfa& nfa, const RegexPool& pool, uint32_t root, int32_t terminal, size_t max_states,
+                          const Deadline* deadline) {
   if (root >= pool.nodes.size()) throw GrammarFailure("bad regex root index");
-  NfaBuilder builder(nfa, pool, max_states);
+  NfaBuilder builder(nfa, pool, max_states, deadline);
   Fragment f = builder.build(root);
   nfa.accept[f.end] = terminal;
   return f.start;

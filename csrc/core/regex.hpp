@@ -42,6 +42,8 @@ struct Nfa {
 };
 
 // Adds the NFA of `root` to `nfa` for terminal `terminal` and returns its start state.
-uint32_t add_terminal_nfa(Nfa& nfa, const RegexPool& pool, uint32_t root, int32_t terminal, size_t max_states);
+// `deadline` (optional) is checked per NFA state created.
+uint32_t add_terminal_nfa(Nfa& nfa, const RegexPool& pool, uint32_t root, int32_t terminal, size_t max_states,
+                          const Deadline* deadline = nullptr);
 
 }  // namespace gdecode

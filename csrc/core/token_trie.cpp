@@ -25,13 +25,14 @@ TokenTrie::TokenTrie(const std::vector<std::string>& tokens, const std::vector<u
   std::stable_sort(order.begin(), order.end(),
                    [&](uint32_t a, uint32_t b) { return tokens[a] < tokens[b]; });
 
-  nodes_.push_back(TrieNode{0, kNoToken, 0, 0});
+  nodes_.push_back(TrieNode{0, kNoToken, 0, 0, 0});
   std::vector<uint32_t> path = {0};  // node index at each depth along the current branch
   const std::string* prev = nullptr;
   for (uint32_t id : order) {
     const std::string& s = tokens[id];
     if (prev != nullptr && *prev == s) {
       duplicates_[nodes_[path.back()].token].push_back(id);
+      nodes_[path.back()].has_duplicates = 1;
       continue;
     }
     size_t common = 0;
@@ -42,7 +43,7 @@ TokenTrie::TokenTrie(const std::vector<std::string>& tokens, const std::vector<u
     path.resize(common + 1);
     for (size_t d = common; d < s.size(); ++d) {
       path.push_back(static_cast<uint32_t>(nodes_.size()));
-      nodes_.push_back(TrieNode{0, kNoToken, static_cast<uint16_t>(d + 1), static_cast<uint8_t>(s[d])});
+      nodes_.push_back(TrieNode{0, kNoToken, static_cast<uint16_t>(d + 1), static_cast<uint8_t>(s[d]), 0});
     }
     nodes_[path.back()].token = id;
     max_depth_ = std::max(max_depth_, s.size());

@@ -14,6 +14,7 @@ struct TrieNode {
   uint32_t token;        // first token id whose bytes end here, or kNoToken
   uint16_t depth;        // number of bytes from the root (root = 0); tokens longer than 65535 bytes are rejected
   uint8_t byte;          // the byte on the edge into this node (unused for the root)
+  uint8_t has_duplicates = 0;  // other ids share `token`'s bytes (checked first: the lookup is a cache miss)
 };
 
 class TokenTrie {
@@ -27,6 +28,12 @@ class TokenTrie {
   const std::vector<TrieNode>& nodes() const { return nodes_; }
   // Ids sharing the byte string of `nodes()[i].token` (duplicates), in id order, excluding that first id.
   const std::vector<uint32_t>& duplicates_of(uint32_t first_token) const;
+  // Sets the bits of node `n`'s token and its duplicates in a packed bitmask.
+  void set_tokens(const TrieNode& n, uint32_t* words) const {
+    words[n.token >> 5] |= 1u << (n.token & 31);
+    if (n.has_duplicates)
+      for (uint32_t dup : duplicates_of(n.token)) words[dup >> 5] |= 1u << (dup & 31);
+  }
   size_t num_tokens() const { return num_tokens_; }
   size_t max_depth() const { return max_depth_; }
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gdecode import ir
+from gdecode import deadline, ir
 from gdecode.errors import LimitExceededError
 from gdecode.json_schema.options import Options
 
@@ -57,7 +57,9 @@ def compile_json_schema(schema: Any, tokenizer, *, limits=None, **options: Any):
     schemas (with the JSON pointer) and UnsupportedFeatureError for keywords not enforced exactly (unless
     ``lenient=True``: then they are listed in the compiled grammar's ``warnings``).
     """
-    from gdecode.compiler import compile_grammar
+    from gdecode.compiler import Limits, compile_grammar
 
-    grammar, warnings = schema_to_ir(schema, **options)
-    return compile_grammar(grammar, tokenizer, limits=limits, warnings=warnings)
+    limits = limits or Limits()
+    with deadline.compile_budget(limits.max_compile_seconds):  # one budget for the walk and the core
+        grammar, warnings = schema_to_ir(schema, **options)
+        return compile_grammar(grammar, tokenizer, limits=limits, warnings=warnings)

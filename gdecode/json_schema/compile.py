@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import Any
 
 from gdecode import _regex_dfa as dfa
-from gdecode import ir
+from gdecode import deadline, ir
 from gdecode.errors import GrammarError, LimitExceededError, SchemaError, UnsupportedFeatureError
 from gdecode.json_schema import formats, numbers, strings
 from gdecode.json_schema.merge import ALL_TYPES, ANNOTATIONS, Conjunct, Plain, merge, type_set
@@ -83,6 +83,7 @@ class SchemaCompiler:
             self.warnings.append(msg)
 
     def _check_budget(self) -> None:
+        deadline.check("compiling the JSON Schema")
         if len(self.b.grammar.rules) > self.opt.max_rules:
             raise LimitExceededError(f"JSON Schema grammar has more than {self.opt.max_rules} rules")
 

@@ -37,9 +37,12 @@ def load_schema(schema: Any) -> Any:
         return schema.model_json_schema()
     if isinstance(schema, (str, bytes)):
         try:
-            return json.loads(schema)
-        except json.JSONDecodeError as e:
+            schema = json.loads(schema)
+        except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not UTF-8
             raise SchemaError(f"schema is not valid JSON: {e}") from None
+        if not isinstance(schema, (dict, bool)):  # e.g. "5" or "null": jsonschema would raise TypeError
+            raise SchemaError(f"a schema must be a JSON object or boolean, not {type(schema).__name__}")
+        return schema
     if isinstance(schema, (dict, bool)):
         return schema
     raise SchemaError(f"a schema must be a dict, a bool, JSON text or a Pydantic model, not {type(schema).__name__}")
@@ -64,13 +67,28 @@ def _format_checker() -> jsonschema.FormatChecker:
     return format_checker()
 
 
+def _urljoin(base: str, ref: str, ptr: str) -> str:
+    try:
+        return urljoin(base, ref)
+    except ValueError as e:  # malformed URI (urllib raises, e.g. "Invalid IPv6 URL")
+        raise SchemaError(f"invalid schema at #{ptr}: {ref!r} is not a valid URI ({e})") from None
+
+
 class Document:
     def __init__(self, root: Any) -> None:
         self.root = root
-        cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
+        if isinstance(root, dict) and not isinstance(root.get("$schema", ""), str):  # validator_for would crash
+            raise SchemaError("invalid schema at #/$schema: must be a string (a meta-schema URI)")
+        try:
+            cls = jsonschema.validators.validator_for(root, default=jsonschema.Draft202012Validator)
+        except ValueError as e:  # urllib on a malformed URI, e.g. "http://a[b"
+            raise SchemaError(f"invalid schema at #/$schema: {e}") from None
         # Meta-validation without format checks: "regex" would be checked with Python's re, not ECMA-262.
         meta = _meta_validator(cls)
-        e = None if meta.is_valid(root) else jsonschema.exceptions.best_match(meta.iter_errors(root))
+        try:
+            e = None if meta.is_valid(root) else jsonschema.exceptions.best_match(meta.iter_errors(root))
+        except TypeError as err:  # jsonschema's own error ranking fails on some draft-03 documents
+            raise SchemaError(f"invalid schema (meta-validation failed: {err})") from None
         if e is not None:
             ptr = "".join("/" + escape_pointer(str(p)) for p in e.absolute_path)
             raise SchemaError(f"invalid schema at #{ptr}: {e.message}") from None
@@ -95,7 +113,7 @@ class Document:
                 if ident.startswith("#") and self.old_draft:  # draft-06/07 anchor spelled as $id
                     self.anchors[(base, ident[1:])] = (node, ptr)
                 else:
-                    base = urldefrag(urljoin(base, ident))[0]
+                    base = urldefrag(_urljoin(base, ident, ptr + "/$id"))[0]
                     self.resources.setdefault(base, (node, ptr))
             if ptr == "":
                 self.resources.setdefault(base, (node, ptr))
@@ -125,7 +143,7 @@ class Document:
         if ref.startswith("#"):  # also right for bases urljoin does not understand (urn:...)
             uri, fragment = urldefrag(base)[0], ref[1:]
         else:
-            uri, fragment = urldefrag(urljoin(base, ref))
+            uri, fragment = urldefrag(_urljoin(base, ref, ptr + "/$ref"))
         res = self.resources.get(uri)
         if res is None:
             raise UnsupportedFeatureError(f"$ref at #{ptr}/$ref: {ref!r} is outside the document (remote refs "
