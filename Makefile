@@ -45,7 +45,7 @@ $(VVENV)/.deps:
 
 test-vllm: $(VVENV)/.deps $(CORE_SRC)
 	$(VVENV)/bin/python -m pip install -q --no-build-isolation "$(TORCH)" -Cbuild-dir=build/vllm -e ".[hf]"
-	HF_HUB_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=1 GDECODE_REQUIRE_VLLM=1 $(VVENV)/bin/python -m pytest -q -m vllm tests/test_vllm.py
+	HF_HUB_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=1 GDECODE_REQUIRE_VLLM=1 $(VVENV)/bin/python -m pytest -q -m vllm tests/test_vllm.py tests/test_sampler_integration.py
 
 # ---- Hardening (issue 8; README "Hardening"). ------------------------------------------------------------
 # ASan + UBSan: the extension built with GDECODE_SANITIZE=1 in its own venv and build dir (the normal build is
