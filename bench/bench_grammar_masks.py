@@ -169,6 +169,19 @@ def run(title: str, engines: list, docs: list[list[int]], warmup: list[int] | No
     return lines
 
 
+def run_lark_grammar(hf, title: str, text: str, texts: list[str], lexer: str) -> list[str]:
+    """gdecode and llguidance (XGrammar has no Lark input) on one Lark grammar; the last text is the warm-up."""
+    docs = [hf.encode(q, add_special_tokens=False) for q in texts]
+    engines = [GDecodeEngine(hf, text, lexer=lexer)]
+    notes = []
+    try:
+        engines.append(LLGuidanceEngine(hf, text))
+    except Exception as e:  # a peer that cannot take the grammar is reported, not fatal
+        notes.append(f"llguidance: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+    notes.append("xgrammar: no Lark input (EBNF only); not measured on this grammar")
+    return run(title, engines, docs[:-1], docs[-1]) + [f"\n{n}" for n in notes] + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokenizer", default="llama3")
@@ -201,32 +214,11 @@ def main() -> None:
                    "SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON T1.id = T2.singer_id "
                    "GROUP BY T1.name HAVING count(*) > 1",
                    "SELECT count(*) FROM singer"]
-    sql_text = (ROOT / "grammars" / "sql.lark").read_text()
-    sql_docs = [hf.encode(q, add_special_tokens=False) for q in sql_queries]
-    engines = [GDecodeEngine(hf, sql_text)]
-    notes = []
-    try:
-        engines.append(LLGuidanceEngine(hf, sql_text))
-    except Exception as e:
-        notes.append(f"llguidance: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
-    notes.append("xgrammar: no Lark input (EBNF only); not measured on this grammar")
-    out += run(f"SQL (grammars/sql.lark, contextual lexer), {args.tokenizer}", engines, sql_docs[:-1], sql_docs[-1])
-    out += [f"\n{n}" for n in notes] + [""]
-
+    out += run_lark_grammar(hf, f"SQL (grammars/sql.lark, contextual lexer), {args.tokenizer}",
+                            (ROOT / "grammars" / "sql.lark").read_text(), sql_queries, "contextual")
     spec = json.loads((ROOT / "grammars" / "samples" / "spider_concert_singer.json").read_text())
-    sql_text = (ROOT / "grammars" / spec["grammar"]).read_text()
-    sql_docs = [hf.encode(q, add_special_tokens=False) for q in spec["accept"]]
-    sql_warmup, sql_docs = sql_docs[-1], sql_docs[:-1]
-    engines = [GDecodeEngine(hf, sql_text, lexer="dynamic")]
-    notes = []
-    try:
-        engines.append(LLGuidanceEngine(hf, sql_text))
-    except Exception as e:
-        notes.append(f"llguidance: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
-    notes.append("xgrammar: no Lark input (EBNF only); not measured on this grammar")
-    out += run(f"Spider SQL (grammars/spider_concert_singer.lark, character-level), {args.tokenizer}",
-               engines, sql_docs, sql_warmup)
-    out += [f"\n{n}" for n in notes]
+    out += run_lark_grammar(hf, f"Spider SQL (grammars/spider_concert_singer.lark, character-level), {args.tokenizer}",
+                            (ROOT / "grammars" / spec["grammar"]).read_text(), spec["accept"], "dynamic")
     print("\n".join(out))
 
 
