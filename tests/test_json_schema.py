@@ -665,3 +665,16 @@ def test_unknown_format_and_legacy_dependencies(tok):
     g = gd.compile_json_schema({"type": "object", "dependencies": {"a": ["b"]}}, tok)
     assert any("dependencies" in w for w in g.warnings)
     assert accepts(g, '{"b": 2, "a": 1}') and accepts(g, '{"b": 1}') and not accepts(g, '{"a": 1}')
+
+
+def test_closed_objects_option_keeps_dependencies_satisfiable(tok):
+    # additional_properties_default=False closes the user's object schemas, not the key constraints the
+    # compiler builds for `dependencies` (closing those emptied the language: a regression).
+    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+              "required": ["a"], "dependencies": {"b": ["a"]}}
+    g = gd.compile_json_schema(schema, tok, additional_properties_default=False, whitespace="compact")
+    assert accepts(g, '{"a":"x"}') and accepts(g, '{"a":"x","b":"y"}')
+    assert not accepts(g, '{"b":"y"}') and not accepts(g, '{"a":"x","c":1}')
+    schema["dependencies"] = {"b": {"required": ["c"], "properties": {"c": {"type": "integer"}}}}
+    g = gd.compile_json_schema(schema, tok, additional_properties_default=False, whitespace="compact")
+    assert accepts(g, '{"a":"x"}') and not accepts(g, '{"a":"x","b":"y"}')

@@ -68,6 +68,9 @@ class SchemaCompiler:
         self._layout_memo: dict[tuple[str, int], str] = {}
         self._any: dict[int, str] = {}
         self._synthetic: list = []  # schemas made here (negations): kept alive, rules are memoized by id
+        # Ids of the object constraints made here (dependencies, negations). They only constrain keys, so
+        # `additional_properties_default=False` must not close them: that would empty the intersection.
+        self.constraint_ids: set[int] = set()
 
     # ------------------------------------------------------------------------------------------ errors
     def fail(self, keyword: str, ptr: str, detail: str = "") -> None:
@@ -278,10 +281,17 @@ class SchemaCompiler:
                 deps.append((k, v, f"{ptr}/{kw}/{k.replace('~', '~0').replace('/', '~1')}"))
         for k, v, dptr in deps:
             absent = {"properties": {k: False}}
+            self.constraint_ids.add(id(absent))
             if isinstance(v, list):
-                present = [[Conjunct({"required": [*v, k]}, dptr, base)]]
+                required = {"required": [*v, k]}
+                self._synthetic.append(required)
+                self.constraint_ids.add(id(required))
+                present = [[Conjunct(required, dptr, base)]]
             else:
-                present = self._product([[Conjunct({"required": [k]}, dptr, base)]],
+                required = {"required": [k]}
+                self._synthetic.append(required)
+                self.constraint_ids.add(id(required))
+                present = self._product([[Conjunct(required, dptr, base)]],
                                         self.dnf(v, dptr, self.doc.where(v, "", base)[1], depth + 1), ptr)
             self._synthetic.append(absent)
             alts = self._product(alts, [[Conjunct(absent, dptr, base)]] + present, ptr)
@@ -341,6 +351,7 @@ class SchemaCompiler:
             else:
                 return None
         self._synthetic += out
+        self.constraint_ids.update(id(d) for d in out)
         return out
 
     def _disjoint(self, context: list[list[Conjunct]], branches: list[list[list[Conjunct]]]) -> bool:

@@ -215,7 +215,8 @@ def _merge_objects(p: Plain, objects: list[Conjunct], compiler) -> None:
         patterns = [(pat, f"{ptr}/patternProperties/{_esc(pat)}",
                      _where(compiler, v, f"{ptr}/patternProperties/{_esc(pat)}", c.base))
                     for pat, v in s.get("patternProperties", {}).items()]
-        add = s.get("additionalProperties", None if default_add else False)
+        closed = not default_add and id(s) not in compiler.constraint_ids
+        add = s.get("additionalProperties", False if closed else None)
         add_part = None if add is None else _where(compiler, add, f"{ptr}/additionalProperties", c.base)
         p.object_conjuncts.append((props, patterns, add_part))
         for k in list(props) + list(s.get("required", [])):
