@@ -52,10 +52,10 @@ SAMPLE_TEMPERATURE = 0.7
 # unchanged schema); this keeps a small model from inventing keys or emitting whitespace until it runs out of
 # tokens. The validity check itself always uses the original schema.
 OPTIONS = {"additional_properties_default": False, "whitespace": "compact"}
-# Except here: with that option, a draft-4 ``dependencies`` keyword used to make gdecode's compiler produce an
-# empty language (fixed, see test_json_schema.py::test_closed_objects_option_keeps_dependencies_satisfiable);
-# these schemas keep open objects until the real-model tests have been re-run with them closed.
-DEFAULT_OPTIONS_IDS = {"Github_medium/o62761"}
+# Schemas that keep open objects (none at present; Github_medium/o62761 was one while a draft-4
+# ``dependencies`` keyword emptied the closed language, see
+# test_json_schema.py::test_closed_objects_option_keeps_dependencies_satisfiable).
+DEFAULT_OPTIONS_IDS: set[str] = set()
 
 
 def options_for(case_id: str) -> dict:
