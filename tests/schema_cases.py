@@ -110,3 +110,13 @@ def check_output(schema: dict, text: str) -> str | None:
     cls = jsonschema.validators.validator_for(schema)
     errors = sorted(cls(schema).iter_errors(value), key=str)
     return f"invalid: {errors[0].message}" if errors else None
+
+
+def load_schemas_or_skip() -> list:
+    """load_schemas() for a test fixture: skips on a user's machine without the dataset, fails in CI."""
+    cases = load_schemas()
+    if cases is None:
+        from conftest import skip_unless_ci
+
+        skip_unless_ci(f"{dataset_dir()} not present")
+    return cases

@@ -55,11 +55,7 @@ def test_threads_share_one_grammar_and_get_identical_masks():
         except BaseException as e:  # surfaced in the main thread below
             errors.append(e)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_threads(worker, 8)
     assert not errors, errors
     for (_k, w), masks in results.items():
         assert len(masks) == len(expected[w])
@@ -130,14 +126,19 @@ def test_threads_compile_and_mask_concurrently_with_identical_results():
         except BaseException as e:  # surfaced below
             errors.append(e)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_threads(worker, 8)
     assert not errors, errors
     assert len(got) == 16
     for i, (masks, accepting) in got:
         assert accepting == expected[i][1]
         for a, b in zip(masks, expected[i][0], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def _run_threads(worker, n: int) -> None:
+    """Runs worker(0) ... worker(n - 1) on n threads at once and waits for all of them."""
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

@@ -204,12 +204,7 @@ def smollm():
 
 @pytest.fixture(scope="module")
 def jsb_cases():
-    cases = schema_cases.load_schemas()
-    if cases is None:
-        from conftest import skip_unless_ci
-
-        skip_unless_ci(f"{schema_cases.dataset_dir()} not present")
-    return cases
+    return schema_cases.load_schemas_or_skip()
 
 
 @pytest.mark.slow

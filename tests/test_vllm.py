@@ -534,12 +534,7 @@ def test_end_to_end_rejects_invalid_grammar(llm):
 
 @pytest.fixture(scope="module")
 def jsb_cases():
-    cases = schema_cases.load_schemas()
-    if cases is None:
-        from conftest import skip_unless_ci
-
-        skip_unless_ci(f"{schema_cases.dataset_dir()} not present")
-    return cases
+    return schema_cases.load_schemas_or_skip()
 
 
 def _check_request(case, text: str, token_ids, finish_reason: str, tinfo) -> str | None:
