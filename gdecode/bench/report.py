@@ -4,6 +4,7 @@ coverage by split), written to an output directory."""
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -246,22 +247,34 @@ def _coverage_bars(recs, path: Path, ylabel: str, value) -> Path:
     return path
 
 
+def _have_matplotlib() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def write_report(out_dir: Path, *, command: str = "") -> Path:
     """``report.md`` (and PNGs) in ``out_dir`` from whichever of masks.jsonl / model.jsonl it holds."""
     out_dir = Path(out_dir)
     parts = ["# gdecode benchmark report", ""]
     if command:
         parts += [f"Command: `{command}`", ""]
+    can_plot = _have_matplotlib()
+    if not can_plot:
+        print("[gdecode bench] matplotlib is not installed: report without plots (pip install 'gdecode[bench]')",
+              file=sys.stderr)
     masks = latest(out_dir / "masks.jsonl")
     if masks:
         parts += [masks_markdown(masks), ""]
-        plot_masks(masks, out_dir)
-        parts += ["![mask time CDF](mask_time_cdf.png) ![compile time CDF](compile_time_cdf.png)", ""]
+        if can_plot:
+            plot_masks(masks, out_dir)
+            parts += ["![mask time CDF](mask_time_cdf.png) ![compile time CDF](compile_time_cdf.png)", ""]
     model = latest(out_dir / "model.jsonl")
     if model:
         parts += [model_markdown(model), ""]
-        plot_model(model, out_dir)
-        parts += ["![empirical coverage](model_empirical_coverage_by_split.png)", ""]
+        if can_plot:
+            plot_model(model, out_dir)
+            parts += ["![empirical coverage](model_empirical_coverage_by_split.png)", ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(parts))
     return path
