@@ -78,6 +78,9 @@ NB_MODULE(_core, m) {
       .def_rw("state_cache_bytes", &Limits::state_cache_bytes)
       .def_rw("max_compile_seconds", &Limits::max_compile_seconds);
 
+  // For tests: the character count of a token in the text slices (-1: not slice text); see token_slices.hpp.
+  m.def("slice_char_count", [](nb::bytes b) { return SliceChars::count(std::string(b.c_str(), b.size())); });
+
   nb::class_<Vocabulary>(m, "Vocabulary")
       .def("__init__",
            [](Vocabulary* self, const std::vector<nb::bytes>& tokens, size_t vocab_size,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <unordered_set>
 
 namespace gdecode {
 
@@ -222,12 +223,57 @@ class SuffixTrieBuilder {
 
 }  // namespace
 
+bool CompiledGrammar::slice_fits(uint32_t dfa_state, uint32_t max_chars) const {
+  // Depth-first over (lexer state, UTF-8 state, characters so far); any dead lexer state is a counterexample.
+  // Counting characters only matters for capped slices; the budget bounds work (and lazily built DFA
+  // states) on states that would need a long exploration, such as a long maxLength counter.
+  const size_t budget = max_chars == 0 ? 64 : 64 + 32 * size_t(max_chars);
+  struct Item {
+    uint32_t dfa;
+    uint8_t u8;
+    uint16_t chars;
+  };
+  auto pack = [](const Item& it) { return (uint64_t(it.dfa) << 24) | (uint64_t(it.u8) << 16) | it.chars; };
+  std::unordered_set<uint64_t> seen{pack(Item{dfa_state, SliceChars::kStart, 0})};
+  std::vector<Item> todo{Item{dfa_state, SliceChars::kStart, 0}};
+  while (!todo.empty()) {
+    Item it = todo.back();
+    todo.pop_back();
+    auto [lo, hi] = SliceChars::byte_range(it.u8);
+    uint64_t last = ~uint64_t(0);  // neighbouring bytes mostly lead to the same item: skip the set lookup
+    for (uint32_t b = lo; b <= hi; ++b) {
+      uint8_t u8 = SliceChars::step(it.u8, uint8_t(b));
+      if (u8 == SliceChars::kReject) continue;
+      uint32_t next = lexer_->next(it.dfa, uint8_t(b));
+      if (next == Lexer::kDead) return false;
+      Item n{next, u8, it.chars};
+      if (u8 == SliceChars::kStart && max_chars != 0 && ++n.chars == max_chars) continue;  // longest string
+      uint64_t key = pack(n);
+      if (key == last) continue;
+      last = key;
+      if (seen.count(key)) continue;
+      if (seen.size() >= budget) return false;
+      seen.insert(key);
+      todo.push_back(n);
+    }
+  }
+  return true;
+}
+
 std::shared_ptr<const LexemeMask> CompiledGrammar::compute_lexeme_mask(uint32_t dfa_state, bool nonempty) const {
   // Walk the whole trie with lexer transitions only. Tokens whose bytes all stay inside the lexeme are
   // allowed whatever the parser state; where a byte ends the lexeme, the parser decides (boundary).
   auto out = std::make_shared<LexemeMask>();
+  out->trie = &vocab_->trie();
   out->words.assign(vocab_->num_words(), 0);
-  const TokenTrie& trie = vocab_->trie();
+  for (size_t k = 0; k < TokenSlices::size(); ++k) {
+    if (!slice_fits(dfa_state, TokenSlices::kMaxChars[k])) continue;
+    const TokenSlice& slice = vocab_->slices().get(k);
+    out->words = slice.words;  // allowed whole; only the other tokens are walked
+    out->trie = slice.rest.get();
+    break;
+  }
+  const TokenTrie& trie = *out->trie;
   const auto& nodes = trie.nodes();
   std::vector<uint32_t> frame(trie.max_depth() + 1);
   struct Pending {

@@ -48,6 +48,8 @@ struct LexemeMask {
   };
   std::vector<uint32_t> words;
   std::vector<Boundary> boundaries;
+  // The trie the roots index: the vocabulary's, or the rest trie of the token slice this state took whole.
+  const TokenTrie* trie = nullptr;
   size_t memory() const;
 };
 
@@ -88,6 +90,9 @@ class CompiledGrammar {
 
  private:
   std::shared_ptr<const LexemeMask> compute_lexeme_mask(uint32_t dfa_state, bool nonempty) const;
+  // True when every string of 1..max_chars slice characters (any number if 0) keeps the lexer alive from
+  // `dfa_state`. Gives up (false) past a small exploration budget: a slice is an optimization only.
+  bool slice_fits(uint32_t dfa_state, uint32_t max_chars) const;
 
   std::shared_ptr<const Vocabulary> vocab_;
   Limits limits_;

@@ -76,7 +76,10 @@ uint32_t Lexer::intern(std::vector<uint32_t>& seeds) {
     std::fill(stamp_.begin(), stamp_.end(), 0);
     stamp_gen_ = 1;
   }
-  std::vector<uint32_t> stack(seeds.begin(), seeds.end()), key;
+  std::vector<uint32_t>& stack = stack_;
+  std::vector<uint32_t>& key = key_;
+  stack.assign(seeds.begin(), seeds.end());
+  key.clear();
   for (uint32_t s : seeds) stamp_[s] = stamp_gen_;
   while (!stack.empty()) {
     uint32_t s = stack.back();
@@ -114,7 +117,7 @@ uint32_t Lexer::intern(std::vector<uint32_t>& seeds) {
   st.accepted_id = st.accepted.empty()
                        ? 0
                        : accepted_ids_.emplace(st.accepted, uint32_t(accepted_ids_.size() + 1)).first->second;
-  by_nfa_set_.emplace(std::move(key), uint32_t(id));
+  by_nfa_set_.emplace(key, uint32_t(id));
   num_states_.store(id + 1, std::memory_order_release);
   return uint32_t(id);
 }
@@ -153,12 +156,28 @@ uint32_t Lexer::compute_next(uint32_t s, uint8_t byte) {
   DfaState& st = chunks_[s >> kChunkBits][s & kChunkMask];
   uint32_t known = st.next[byte].load(std::memory_order_acquire);
   if (known != kUnknown) return known;
-  std::vector<uint32_t> seeds;
+  // Every byte in [lo, hi] takes exactly the same NFA edges as `byte`, so one subset construction fills
+  // the whole range: a string body's ~200 live bytes cost a handful of interns, not 200.
+  uint32_t lo = 0, hi = 255;
+  std::vector<uint32_t>& seeds = seeds_;
+  seeds.clear();
   for (uint32_t q : st.nfa_states)
-    for (const auto& tr : nfa_.trans[q])
-      if (tr.lo <= byte && byte <= tr.hi) seeds.push_back(tr.to);
+    for (const auto& tr : nfa_.trans[q]) {
+      if (tr.lo <= byte && byte <= tr.hi) {
+        seeds.push_back(tr.to);
+        lo = std::max<uint32_t>(lo, tr.lo);
+        hi = std::min<uint32_t>(hi, tr.hi);
+      } else if (tr.hi < byte) {
+        lo = std::max<uint32_t>(lo, uint32_t(tr.hi) + 1);
+      } else {
+        hi = std::min<uint32_t>(hi, uint32_t(tr.lo) - 1);
+      }
+    }
   uint32_t to = seeds.empty() ? kDead : intern(seeds);
-  st.next[byte].store(to, std::memory_order_release);
+  for (uint32_t b = lo; b <= hi; ++b) {
+    uint32_t expected = kUnknown;  // another byte of the range may have been filled already: same value
+    st.next[b].compare_exchange_strong(expected, to, std::memory_order_acq_rel);
+  }
   return to;
 }
 

@@ -82,6 +82,7 @@ class Lexer {
   std::shared_mutex start_mutex_;
   std::unordered_map<std::vector<uint64_t>, uint32_t, VecHash> start_by_allowed_;
   std::vector<uint32_t> stamp_;  // epsilon-closure visit marks (under mutex_)
+  std::vector<uint32_t> seeds_, stack_, key_;  // scratch of compute_next / intern (under mutex_)
   uint32_t stamp_gen_ = 0;
 };
 

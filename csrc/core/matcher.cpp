@@ -243,7 +243,7 @@ void Matcher::fill_bitmask(uint32_t* words) {
   auto cached = g_->lexeme_mask(lex_.dfa, lex_.nonempty);
   std::memcpy(words, cached->words.data(), nw * 4);
   size_t base = chart_.num_sets();
-  const TokenTrie& trie = v.trie();
+  const TokenTrie& trie = *cached->trie;  // roots index the trie the lexeme mask was walked on
   const TrieNode* vocab_nodes = trie.nodes().data();
   try {
     for (const auto& boundary : cached->boundaries) {

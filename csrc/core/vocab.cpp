@@ -32,6 +32,7 @@ Vocabulary::Vocabulary(std::vector<std::string> tokens, size_t vocab_size, std::
   }
   for (size_t i = 0; i < tokens_.size(); ++i)
     if (tokens_[i].empty()) excluded_[i] = 1;
+  slices_ = std::make_unique<TokenSlices>(tokens_, excluded_, num_words());
 }
 
 }  // namespace gdecode
