@@ -168,6 +168,15 @@ def test_tiny_mask_run_in_process(engine):
     assert e["status"] == "ok" and e["valid_rejected"] == 0 and e["invalid_accepted"] == 0
 
 
+def test_cpu_clock_times_masks_and_compiles():
+    state = masks.init_worker("gdecode", TOKENIZER)
+    tests = [{"valid": t["valid"], "text": masks.instance_text(t["data"])} for t in TESTS]
+    r = masks.run_schema(state, {"schema": SCHEMA, "tests": tests, "clock": "cpu"})
+    assert r["status"] == "ok" and r["compile_us"] > 0 and len(r["mask_us"]) > 5
+    with pytest.raises(ValueError, match="clock"):
+        masks.run([], ["gdecode"], "unused", clock="sundial")
+
+
 def test_gdecode_unsupported_schema_is_a_compile_error():
     state = masks.init_worker("gdecode", TOKENIZER)
     r = masks.run_schema(state, {"schema": {"type": "string", "minLength": 100000}, "tests": []})

@@ -54,7 +54,7 @@ def cmd_masks(a: argparse.Namespace, command: str) -> int:
     print(f"[gdecode bench] masks: {len(recs)} schemas with test instances, tokenizer {a.tokenizer}",
           file=sys.stderr)
     masks.run(recs, _engines(a.engines), Path(a.out), tokenizer=a.tokenizer, timeout=a.timeout or 60.0,
-              progress=not a.no_progress)
+              progress=not a.no_progress, clock=a.clock)
     print(write_report(Path(a.out), command=command))
     return 0
 
@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None, prog: str = "gdecode bench") -> int:
     m = sub.add_parser("masks", help="MaskBench-style mask/compile benchmark of the engines (no model)")
     _common(m, "all", None, "bench/results/masks")
     m.add_argument("--tokenizer", default="llama3", help="gdecode tokenizer name or HF tokenizer directory")
+    m.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                   help="cpu: thread CPU time per mask, process CPU time per compile (for shared machines)")
     m.set_defaults(func=cmd_masks)
 
     j = sub.add_parser("jsonschemabench", help="generate with a model under each engine; coverage and speed")
