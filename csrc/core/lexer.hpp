@@ -62,7 +62,9 @@ class Lexer {
   size_t num_states() const { return num_states_.load(std::memory_order_acquire); }
 
  private:
-  static constexpr uint32_t kChunkBits = 8, kChunkMask = (1u << kChunkBits) - 1;
+  // Small chunks (32 states, ~36 KiB): most grammars need a few dozen states, and big blocks are costly to
+  // allocate and free once per compile.
+  static constexpr uint32_t kChunkBits = 5, kChunkMask = (1u << kChunkBits) - 1;
   uint32_t compute_next(uint32_t s, uint8_t byte);
   bool compute_final(uint32_t s);
   uint32_t intern(std::vector<uint32_t>& seeds);  // caller holds mutex_; closes `seeds` under epsilon
