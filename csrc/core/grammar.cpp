@@ -224,10 +224,12 @@ class SuffixTrieBuilder {
 }  // namespace
 
 bool CompiledGrammar::slice_fits(uint32_t dfa_state, uint32_t max_chars) const {
-  // Depth-first over (lexer state, UTF-8 state, characters so far); any dead lexer state is a counterexample.
-  // Counting characters only matters for capped slices; the budget bounds work (and lazily built DFA
-  // states) on states that would need a long exploration, such as a long maxLength counter.
-  const size_t budget = max_chars == 0 ? 64 : 64 + 32 * size_t(max_chars);
+  // Breadth-first over (lexer state, UTF-8 state, characters so far); any dead lexer state is a
+  // counterexample. Counting characters only matters for capped slices. Every explored item builds lexer
+  // DFA states, so the budget is tight: a free string closes after a dozen items, while a maxLength
+  // counter never closes for the unbounded slice (each character is a new state) and must fail early,
+  // not build states for characters far ahead.
+  const size_t budget = max_chars == 0 ? 32 : 32 + 16 * size_t(max_chars);
   struct Item {
     uint32_t dfa;
     uint8_t u8;
@@ -236,9 +238,17 @@ bool CompiledGrammar::slice_fits(uint32_t dfa_state, uint32_t max_chars) const {
   auto pack = [](const Item& it) { return (uint64_t(it.dfa) << 24) | (uint64_t(it.u8) << 16) | it.chars; };
   std::unordered_set<uint64_t> seen{pack(Item{dfa_state, SliceChars::kStart, 0})};
   std::vector<Item> todo{Item{dfa_state, SliceChars::kStart, 0}};
-  while (!todo.empty()) {
-    Item it = todo.back();
-    todo.pop_back();
+  for (size_t head = 0; head < todo.size(); ++head) {
+    Item it = todo[head];
+    // Slices pay off in string bodies, where every printable ASCII character leads to one same state (the
+    // body again, or the next maxLength count). Other states, e.g. keys that track prefixes of known
+    // property names, are given up at once: exploring them builds many DFA states for nothing.
+    if (it.u8 == SliceChars::kStart) {
+      uint32_t first = lexer_->next(it.dfa, 'a');
+      for (uint32_t b = 0x20; b < 0x7f; ++b)
+        if (b != '"' && b != '\\' && lexer_->next(it.dfa, uint8_t(b)) != first) return false;
+      if (first == Lexer::kDead) return false;
+    }
     auto [lo, hi] = SliceChars::byte_range(it.u8);
     uint64_t last = ~uint64_t(0);  // neighbouring bytes mostly lead to the same item: skip the set lookup
     for (uint32_t b = lo; b <= hi; ++b) {
