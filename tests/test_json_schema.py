@@ -95,6 +95,16 @@ def test_not_in_regex():
         assert ir_match.fullmatch(regex, w) == (w not in words), w
 
 
+def test_not_in_regex_random_word_sets():
+    rng = random.Random(1)
+    for _ in range(200):
+        words = sorted({"".join(rng.choice("ab:é") for _ in range(rng.randint(0, 4))) for _ in range(rng.randint(1, 5))})
+        regex = strings.not_in_regex(words)
+        for _ in range(30):
+            s = "".join(rng.choice("ab:éx") for _ in range(rng.randint(0, 6)))
+            assert ir_match.fullmatch(regex, s) == (s not in words), (words, s)
+
+
 @pytest.mark.parametrize("name,good,bad", [
     ("date", ["2024-02-29", "2000-02-29", "0001-01-01", "1999-12-31"], ["1900-02-29", "2023-02-29", "2023-04-31",
                                                                        "0000-01-01", "2023-13-01", "2023-1-01"]),

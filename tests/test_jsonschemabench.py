@@ -218,8 +218,11 @@ def test_full_benchmark(checker):
     counts, per_split, problems = run_all(checker)
     assert counts["false_accept"] == 0, [p for p in problems if p[0] == "false_accept"]
     # ratchets (raise as support grows)
-    assert counts["compiled"] >= int(os.environ.get("GDECODE_JSB_MIN_COMPILED", "7200")), counts
-    assert counts["valid_rejected"] <= 80, [p for p in problems if p[0] == "valid_rejected"][:50]
+    assert counts["compiled"] >= int(os.environ.get("GDECODE_JSB_MIN_COMPILED", "7290")), counts
+    # 81: the one-ANYSTAR complement of property names (strings.not_in_regex) made 29 more schemas fit the
+    # NFA limit; one of them (Github_ultra/o58926) has valid instances rejected, as the old construction
+    # also does with a larger limit.
+    assert counts["valid_rejected"] <= 81, [p for p in problems if p[0] == "valid_rejected"][:50]
 
 
 def run_all(checker: Checker, llg=None, out=None):

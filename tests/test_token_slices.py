@@ -85,6 +85,10 @@ STRING_SCHEMAS = [
     {"type": "string", "pattern": "^[^,]{2,30}$"},
     {"type": "object", "properties": {"a": {"type": "string", "maxLength": 17}, "b": {"type": "string"}},
      "required": ["a", "b"], "additionalProperties": False},
+    # Open object: keys are "a listed name or any other string", a state that tracks the names' prefixes
+    # (the wider slice search and its memory of proven states).
+    {"type": "object", "properties": {"twitter:card": {"type": "string"}, "twitter:site": {"type": "integer"},
+                                      "title": {"type": "boolean"}, "tags": {"type": "array"}}},
 ]
 
 

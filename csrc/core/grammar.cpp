@@ -30,9 +30,12 @@ CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const 
   std::vector<bool> ignored(num_terminals, false);
   for (size_t t = 0; t < num_terminals; ++t) {
     ignored[t] = spec.terminal_ignored[t] != 0;
+    uint32_t first_state = uint32_t(nfa.size());
     if (spec.terminal_regex[t] >= 0)
       starts[t] = add_terminal_nfa(nfa, pool, uint32_t(spec.terminal_regex[t]), int32_t(t), limits_.max_nfa_states,
                                    &deadline);
+    terminal_states_end_.push_back(uint32_t(nfa.size()));  // terminal t owns [first_state, this end)
+    (void)first_state;
     for (uint32_t tok : spec.terminal_tokens[t]) {
       if (tok >= vocab_->vocab_size()) throw GrammarFailure("special token id out of range");
       special_tokens_.emplace_back(tok, uint32_t(t));
@@ -223,31 +226,32 @@ class SuffixTrieBuilder {
 
 }  // namespace
 
-bool CompiledGrammar::slice_fits(uint32_t dfa_state, uint32_t max_chars) const {
+CompiledGrammar::SliceCheck CompiledGrammar::explore_slice(uint32_t root, uint32_t max_chars, size_t budget,
+                                                           bool uniform_only) const {
   // Breadth-first over (lexer state, UTF-8 state, characters so far); any dead lexer state is a
   // counterexample. Counting characters only matters for capped slices. Every explored item builds lexer
-  // DFA states, so the budget is tight: a free string closes after a dozen items, while a maxLength
-  // counter never closes for the unbounded slice (each character is a new state) and must fail early,
-  // not build states for characters far ahead.
-  const size_t budget = max_chars == 0 ? 32 : 32 + 16 * size_t(max_chars);
+  // DFA states, hence the budgets.
   struct Item {
     uint32_t dfa;
     uint8_t u8;
     uint16_t chars;
   };
   auto pack = [](const Item& it) { return (uint64_t(it.dfa) << 24) | (uint64_t(it.u8) << 16) | it.chars; };
-  std::unordered_set<uint64_t> seen{pack(Item{dfa_state, SliceChars::kStart, 0})};
-  std::vector<Item> todo{Item{dfa_state, SliceChars::kStart, 0}};
+  std::unordered_set<uint64_t> seen{pack(Item{root, SliceChars::kStart, 0})};
+  std::vector<Item> todo{Item{root, SliceChars::kStart, 0}};
   for (size_t head = 0; head < todo.size(); ++head) {
     Item it = todo[head];
-    // Slices pay off in string bodies, where every printable ASCII character leads to one same state (the
-    // body again, or the next maxLength count). Other states, e.g. keys that track prefixes of known
-    // property names, are given up at once: exploring them builds many DFA states for nothing.
     if (it.u8 == SliceChars::kStart) {
-      uint32_t first = lexer_->next(it.dfa, 'a');
-      for (uint32_t b = 0x20; b < 0x7f; ++b)
-        if (b != '"' && b != '\\' && lexer_->next(it.dfa, uint8_t(b)) != first) return false;
-      if (first == Lexer::kDead) return false;
+      // A state already proven universal needs no exploring (unbounded slice only: see below).
+      if (max_chars == 0 && head > 0 && is_universal(it.dfa)) continue;
+      // String bodies: every printable ASCII character leads to one same state (the body again, or the
+      // next maxLength count). Checked first because it is cheap and rejects most other states at once.
+      if (uniform_only) {
+        uint32_t first = lexer_->next(it.dfa, 'a');
+        if (first == Lexer::kDead) return SliceCheck::kNo;
+        for (uint32_t b = 0x20; b < 0x7f; ++b)
+          if (b != '"' && b != '\\' && lexer_->next(it.dfa, uint8_t(b)) != first) return SliceCheck::kNotUniform;
+      }
     }
     auto [lo, hi] = SliceChars::byte_range(it.u8);
     uint64_t last = ~uint64_t(0);  // neighbouring bytes mostly lead to the same item: skip the set lookup
@@ -255,19 +259,77 @@ bool CompiledGrammar::slice_fits(uint32_t dfa_state, uint32_t max_chars) const {
       uint8_t u8 = SliceChars::step(it.u8, uint8_t(b));
       if (u8 == SliceChars::kReject) continue;
       uint32_t next = lexer_->next(it.dfa, uint8_t(b));
-      if (next == Lexer::kDead) return false;
+      if (next == Lexer::kDead) return SliceCheck::kNo;
       Item n{next, u8, it.chars};
       if (u8 == SliceChars::kStart && max_chars != 0 && ++n.chars == max_chars) continue;  // longest string
       uint64_t key = pack(n);
       if (key == last) continue;
       last = key;
       if (seen.count(key)) continue;
-      if (seen.size() >= budget) return false;
+      if (seen.size() >= budget) return SliceCheck::kGaveUp;
       seen.insert(key);
       todo.push_back(n);
     }
   }
-  return true;
+  if (max_chars == 0) {
+    // Every state reached at a character boundary keeps every slice string alive too: a slice string
+    // followed by a slice string is a slice string. Later checks stop there.
+    std::lock_guard<std::mutex> lock(universal_mutex_);
+    for (const Item& it : todo)
+      if (it.u8 == SliceChars::kStart) universal_.insert(it.dfa);
+  }
+  return SliceCheck::kFits;
+}
+
+bool CompiledGrammar::is_universal(uint32_t dfa_state) const {
+  std::lock_guard<std::mutex> lock(universal_mutex_);
+  return universal_.count(dfa_state) != 0;
+}
+
+bool CompiledGrammar::slice_fits(uint32_t dfa_state, uint32_t max_chars) const {
+  if (max_chars == 0 && is_universal(dfa_state)) return true;
+  // Tight budget for string bodies: a free string closes after a dozen items, while a maxLength counter
+  // never closes for the unbounded slice (each character is a new state) and must fail early, not build
+  // states for characters far ahead.
+  SliceCheck r = explore_slice(dfa_state, max_chars, max_chars == 0 ? 32 : 32 + 16 * size_t(max_chars), true);
+  if (r == SliceCheck::kFits) return true;
+  // Keys of open objects: "any string but the listed names" tracks the names' prefixes, so the state is
+  // not uniform, yet every string keeps it alive. Worth a wider search while the lexer has room to spare;
+  // proven states are remembered, so the key's later states cost nothing.
+  if (max_chars != 0 || r != SliceCheck::kNotUniform) return false;
+  // Keys of open objects: the lexer state mixes the listed names (literal terminals) with "any other
+  // string" (one terminal that tracks the names' prefixes), so it is not uniform, yet that one terminal
+  // alone keeps every string alive. Check each terminal's part of the state on its own: the part of the
+  // catch-all key terminal is the same lexer state in every key position of that object, and proven
+  // states are remembered, so the search runs about once per object type. Bounded by a budget and by the
+  // room left in the lexer (each explored item builds DFA states).
+  if (lexer_->num_states() >= limits_.max_dfa_states / 4) return false;
+  const std::vector<uint32_t> members = lexer_->state(dfa_state).nfa_states;  // sorted
+  for (size_t i = 0; i < members.size();) {
+    uint32_t t = uint32_t(std::upper_bound(terminal_states_end_.begin(), terminal_states_end_.end(), members[i]) -
+                          terminal_states_end_.begin());
+    uint32_t end = terminal_states_end_[t];
+    size_t j = i;
+    while (j < members.size() && members[j] < end) ++j;
+    uint32_t part = lexer_->restrict_to(dfa_state, members.data() + i, members.data() + j);
+    i = j;
+    if (part == Lexer::kDead) continue;
+    {
+      // A search that found a dead end is final. One that ran out of budget is retried only once more
+      // states have been proven since (they end later searches early).
+      std::lock_guard<std::mutex> lock(universal_mutex_);
+      auto it = not_universal_.find(part);
+      if (it != not_universal_.end() && (it->second == kDeadEnd || universal_.size() < it->second + 64)) continue;
+    }
+    SliceCheck r = is_universal(part) ? SliceCheck::kFits : explore_slice(part, 0, kOpenStateBudget, false);
+    std::lock_guard<std::mutex> lock(universal_mutex_);
+    if (r == SliceCheck::kFits) {
+      universal_.insert(dfa_state);
+      return true;
+    }
+    not_universal_[part] = r == SliceCheck::kNo ? kDeadEnd : universal_.size();
+  }
+  return false;
 }
 
 std::shared_ptr<const LexemeMask> CompiledGrammar::compute_lexeme_mask(uint32_t dfa_state, bool nonempty) const {

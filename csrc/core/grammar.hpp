@@ -3,8 +3,10 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/lexer.hpp"
@@ -91,8 +93,12 @@ class CompiledGrammar {
  private:
   std::shared_ptr<const LexemeMask> compute_lexeme_mask(uint32_t dfa_state, bool nonempty) const;
   // True when every string of 1..max_chars slice characters (any number if 0) keeps the lexer alive from
-  // `dfa_state`. Gives up (false) past a small exploration budget: a slice is an optimization only.
+  // `dfa_state`. Gives up (false) past an exploration budget: a slice is an optimization only.
   bool slice_fits(uint32_t dfa_state, uint32_t max_chars) const;
+  enum class SliceCheck { kFits, kNo, kGaveUp, kNotUniform };
+  static constexpr size_t kOpenStateBudget = 4096;
+  SliceCheck explore_slice(uint32_t root, uint32_t max_chars, size_t budget, bool uniform_only) const;
+  bool is_universal(uint32_t dfa_state) const;
 
   std::shared_ptr<const Vocabulary> vocab_;
   Limits limits_;
@@ -104,6 +110,13 @@ class CompiledGrammar {
   mutable std::shared_mutex cache_mutex_;
   mutable std::unordered_map<uint64_t, std::shared_ptr<const LexemeMask>> cache_;
   mutable size_t cache_bytes_ = 0;
+
+  std::vector<uint32_t> terminal_states_end_;  // terminal t's NFA states end here (they are contiguous)
+  mutable std::mutex universal_mutex_;
+  mutable std::unordered_set<uint32_t> universal_;      // DFA states every slice string keeps alive
+  // Terminal parts whose search failed: kDeadEnd, or the size of universal_ when it ran out of budget.
+  mutable std::unordered_map<uint32_t, size_t> not_universal_;
+  static constexpr size_t kDeadEnd = ~size_t(0);
 
   mutable std::shared_mutex state_mutex_;
   mutable std::unordered_map<StateKey, std::shared_ptr<const std::vector<uint32_t>>, StateKeyHash> state_cache_;

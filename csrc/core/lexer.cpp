@@ -122,6 +122,14 @@ uint32_t Lexer::intern(std::vector<uint32_t>& seeds) {
   return uint32_t(id);
 }
 
+uint32_t Lexer::restrict_to(uint32_t s, const uint32_t* begin, const uint32_t* end) {
+  if (begin == end) return kDead;
+  if (size_t(end - begin) == state(s).nfa_states.size()) return s;
+  std::vector<uint32_t> seeds(begin, end);
+  std::lock_guard<std::mutex> lock(mutex_);
+  return intern(seeds);
+}
+
 uint32_t Lexer::start_state(const std::vector<uint64_t>& allowed) {
   std::vector<uint64_t> key = allowed;
   key.resize(ignored_bits_.size(), 0);

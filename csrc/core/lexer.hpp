@@ -44,6 +44,9 @@ class Lexer {
   Lexer(Nfa nfa, std::vector<uint32_t> terminal_start, std::vector<bool> ignored, const Limits& limits);
   ~Lexer();
 
+  // The DFA state of the NFA states [begin, end) (a part of some state's `nfa_states`), or kDead if empty.
+  uint32_t restrict_to(uint32_t s, const uint32_t* begin, const uint32_t* end);
+
   // DFA state where a lexeme starts when the terminals set in `allowed` (bitset words) may be scanned.
   uint32_t start_state(const std::vector<uint64_t>& allowed);
 

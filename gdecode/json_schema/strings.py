@@ -96,6 +96,10 @@ def not_in_regex(words) -> ir.Regex:
 
 @functools.lru_cache(maxsize=1024)
 def _not_in_regex(words: tuple[str, ...]) -> ir.Regex:
+    # A string is not a word iff it is a proper prefix of the words' trie that is not a word ("ends"), or
+    # it leaves the trie at some character and goes on with anything ("leaves" · ANYSTAR). Written this way
+    # ANYSTAR occurs once, so every way out of the trie reaches the same lexer states: the lexer state of a
+    # key of an open object is then a small set, and the mask's token slices can prove it takes all text.
     trie: dict = {}
     for w in words:
         node = trie
@@ -103,17 +107,23 @@ def _not_in_regex(words: tuple[str, ...]) -> ir.Regex:
             node = node.setdefault(ch, {})
         node[None] = True
 
-    def build(node: dict) -> ir.Regex:
-        # Iterative on the trie depth would be nicer; keys are short in practice (bounded by the caller).
-        alts: list[ir.Regex] = []
-        if None not in node:
-            alts.append(ir.EPSILON)
+    def alt(parts: list[ir.Regex]) -> ir.Regex | None:
+        return None if not parts else parts[0] if len(parts) == 1 else ir.Alt(tuple(parts))
+
+    def build(node: dict) -> tuple[ir.Regex | None, ir.Regex | None]:
+        """(ends, leaves) below ``node``. Recursive on the trie depth: keys are short (bounded by the caller)."""
+        ends: list[ir.Regex] = [] if None in node else [ir.EPSILON]
         kids = sorted(k for k in node if k is not None)
         other = dfa.r_sub(dfa.ANY_RANGES, ir.normalize_ranges([(ord(k), ord(k)) for k in kids]))
-        if other:
-            alts.append(ir.Seq((ir.Chars(other), ANYSTAR)))
+        leaves: list[ir.Regex] = [ir.Chars(other)] if other else []
         for k in kids:
-            alts.append(ir.Seq((ir.literal(k), build(node[k]))))
-        return alts[0] if len(alts) == 1 else ir.Alt(tuple(alts))
+            e, lv = build(node[k])
+            if e is not None:
+                ends.append(ir.Seq((ir.literal(k), e)))
+            if lv is not None:
+                leaves.append(ir.Seq((ir.literal(k), lv)))
+        return alt(ends), alt(leaves)
 
-    return build(trie)
+    ends, leaves = build(trie)
+    parts = [r for r in (ends, None if leaves is None else ir.Seq((leaves, ANYSTAR))) if r is not None]
+    return alt(parts) or ir.NOTHING
