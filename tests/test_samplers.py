@@ -61,16 +61,15 @@ class SetConstraint:
 class OrderRng:
     """Fake generator that makes AWRS visit the tokens in the given orders (one order per trace).
 
-    A scalar draw (sequential stage of :class:`PLOrder`) returns the middle of the next token's CDF
-    interval. A vector draw (Gumbel stage: keys ``log(1 − U)/p``) returns ``U = 1 − exp(−(rank+1)·p·c)``,
+    A scalar draw (sequential stage of :class:`PLOrder`) returns the middle of the next token's interval in
+    the CDF of the tokens not yet visited (the order's remaining tokens: the others were visited or
+    excluded, and have weight 0). A vector draw (Gumbel stage: keys ``log(1 − U)/p``) returns ``U = 1 − exp(−(rank+1)·p·c)``,
     i.e. keys ``−(rank+1)·c`` ranking the order's remaining tokens, and ends the order. With ``end_on``
     (two-trace), an order also ends after its first token with ``end_on[t]`` (the first trace stops at its
     accepted token)."""
 
     def __init__(self, logp, orders, end_on=None):
         self.p = np.exp(np.asarray(logp, dtype=np.float64))
-        cum = np.cumsum(self.p)
-        self.mid = (cum - self.p / 2) / cum[-1]
         self.orders = [list(o) for o in orders]
         self.pos = 0
         self.end_on = end_on
@@ -84,10 +83,13 @@ class OrderRng:
         order = self.orders[0]
         if size is None:
             t = order[self.pos]
+            w = np.zeros_like(self.p)
+            w[order[self.pos:]] = self.p[order[self.pos:]]
+            cum = np.cumsum(w)
             self.pos += 1
             if self.end_on is not None and self.end_on[t]:
                 self._end()
-            return float(self.mid[t])
+            return float((cum[t] - w[t] / 2) / cum[-1])
         e = np.full(size, 0.5)
         for rank, t in enumerate(order[self.pos:]):
             e[t] = (rank + 1) * self.p[t] * 1e-2
@@ -172,9 +174,8 @@ def test_process_logits():
 
 
 # ----------------------------------------------------------------------------------- AWRS exact (§1.5)
-# sequential draws only, Gumbel keys only, and switches after 1 draw / at the first visited mass
-SWITCHES = [{"switch_draws": 1000, "switch_mass": 0.999}, {"switch_draws": 0}, {"switch_draws": 1},
-            {"switch_mass": 0.0}, {}]
+# sequential draws only, Gumbel keys only, switches after 1 or 2 draws, the default (32)
+SWITCHES = [{"switch_draws": 1000}, {"switch_draws": 0}, {"switch_draws": 1}, {"switch_draws": 2}, {}]
 
 
 @pytest.mark.parametrize("switch", SWITCHES)
@@ -660,30 +661,33 @@ def pl_prefix_prob(prefix, p):
 
 
 PL_P = np.array([0.0, 0.3, 0.22, 0.0, 0.16, 0.12, 0.1, 0.06, 0.04, 0.0])   # zero mass inside and at the ends
+# the same masses spread over blocks of 256 tokens: block edges, an all-zero block, a short last block
+PL_BLOCKS = np.zeros(4 * 256 + 17)
+PL_BLOCKS[[0, 255, 256, 511, 900, 1039, 1040]] = PL_P[PL_P > 0]
 
 
-@pytest.mark.parametrize("switch", [{"switch_draws": 1000, "switch_mass": 0.999}, {"switch_draws": 0},
-                                    {"switch_draws": 1}, {"switch_draws": 2}, {"switch_mass": 0.25}, {}])
-def test_pl_order_law_first_three_positions(switch):
-    """χ² over every ordered triple of the first three positions: the sequential draws (with redraws), the
-    Gumbel stage and every switch point between them give the Plackett–Luce law."""
+@pytest.mark.parametrize("switch", SWITCHES)
+@pytest.mark.parametrize("dist", ["small", "blocks"])
+def test_pl_order_law_first_three_positions(switch, dist):
+    """χ² over every ordered triple of the first three positions: the sequential draws (visited tokens
+    removed from the CDF), the Gumbel stage and every switch point between them give the Plackett–Luce
+    law."""
     from gdecode.samplers.awrs import PLOrder
 
     rng = np.random.default_rng(11)
-    s = PL_P * 7.0                                                  # unnormalized: the law is scale-free
-    cum = np.cumsum(s)
-    kw = {"switch_draws": 32, "switch_mass": 0.5, **switch}
+    p = PL_P if dist == "small" else PL_BLOCKS
+    s = p * 7.0                                                     # unnormalized: the law is scale-free
     n = 20000
     counts: dict[tuple[int, ...], int] = {}
     for _ in range(n):
-        o = PLOrder(s, cum, rng, None, kw["switch_draws"], kw["switch_mass"])
+        o = PLOrder(s, rng, None, **switch)
         assert o.ensure(3) >= 3
         key = tuple(o.tokens(0, 3))
         counts[key] = counts.get(key, 0) + 1
-    pos = np.flatnonzero(PL_P > 0)
+    pos = np.flatnonzero(p > 0)
     cells = list(itertools.permutations(pos.tolist(), 3))
     assert set(counts) <= set(cells)                                # zero mass never, no repeats
-    expected = np.array([n * pl_prefix_prob(c, PL_P) for c in cells])
+    expected = np.array([n * pl_prefix_prob(c, p) for c in cells])
     observed = np.array([counts.get(c, 0) for c in cells])
     chi2 = float(((observed - expected) ** 2 / expected).sum())
     assert chi2 < wilson_hilferty(len(cells) - 1), chi2
@@ -695,23 +699,22 @@ def test_pl_order_full_order_and_exclusions():
     from gdecode.samplers.awrs import PLOrder
 
     rng = np.random.default_rng(12)
-    s = PL_P.copy()
-    cum = np.cumsum(s)
+    s = PL_BLOCKS.copy()
     live = set(np.flatnonzero(s > 0).tolist())
-    for sd, sm in [(1000, 0.999), (0, 0.5), (1, 0.5), (3, 0.5), (32, 0.0)]:
-        for excl in [None, np.array([1, 4])]:
-            o = PLOrder(s, cum, rng, excl, sd, sm)
+    for sd in [1000, 0, 1, 3, 32]:
+        for excl in [None, np.array([0, 1040])]:
+            o = PLOrder(s, rng, excl, sd)
             k = o.ensure(100)
             want = live - set(() if excl is None else excl.tolist())
-            assert k == len(want) and sorted(o.tokens(0, k)) == sorted(want), (sd, sm, excl)
+            assert k == len(want) and sorted(o.tokens(0, k)) == sorted(want), (sd, excl)
     n = 20000
     first = np.zeros(len(s))
     for _ in range(n):
-        o = PLOrder(s, cum, rng, np.array([1, 4]))
+        o = PLOrder(s, rng, np.array([0, 1040]))
         o.ensure(1)
         first[o.tokens(0, 1)[0]] += 1
     q = s.copy()
-    q[[1, 4]] = 0
+    q[[0, 1040]] = 0
     idx = np.flatnonzero(q > 0)
     exp = n * q[idx] / q.sum()
     assert first[q == 0].sum() == 0
@@ -745,7 +748,7 @@ def test_awrs_never_checks_zero_mass_tokens_float32():
     allowed = dead.copy()                                           # only zero-mass tokens allowed ...
     allowed[live[[3, 50]]] = True                                   # ... and two live ones
     for est in ESTIMATORS_ALL:
-        for sw in [{}, {"switch_draws": 0}, {"switch_mass": 0.9, "switch_draws": 200}]:
+        for sw in [{}, {"switch_draws": 0}, {"switch_draws": 3000}]:
             sampler = AWRS(est, **sw)
             for seed in range(20):
                 c = SetConstraint(allowed)

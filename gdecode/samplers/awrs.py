@@ -6,26 +6,33 @@ the loop body is the call, nothing else per candidate); the first accepted token
 exactly ``ℓ = p·1[A]/Z`` (rejected tokens have ``ℓ = 0``). Tokens with ``p = 0`` are never checked, rejected
 tokens never twice.
 
-**The order** (:class:`PLOrder`) is built in two stages, so that a typical token costs O(V) *cheap* numpy
-passes (exp, cumulative sum) and O(log V) per visited token, instead of V random numbers:
+**The order** (:class:`PLOrder`) is built in two stages, so that a typical token costs a few cheap
+vectorized passes over the vocabulary (exp, block sums) and ~10 µs per visited token, instead of V random
+numbers, logs and divisions:
 
-1. *Sequential draws*: the cumulative sum of the unnormalized probabilities ``s`` is built once; each draw
-   takes ``u·total`` (``u`` uniform) to a token by binary search (inverse CDF) and draws again when the
-   token was already visited (or excluded). That is the definition of sampling without replacement: the
-   next token has probability ``s_x / Σ_{unvisited} s`` given the tokens before it.
-2. *Gumbel stage* (:class:`GumbelOrder`): when the visited mass exceeds ``switch_mass`` (0.5) of the total
-   (redraws would become frequent) or after ``switch_draws`` (32) draws, exponential-race keys are drawn
-   for the remaining tokens and the rest of the order is read from them lazily. Conditional on its first
-   ``k`` tokens, a Plackett–Luce order continues as a Plackett–Luce order of the other tokens, and the
-   switch depends only on what was drawn so far, so the whole order has exactly the Plackett–Luce law.
+1. *Sequential draws* (the first ``switch_draws`` = 32 tokens): sampling without replacement by its
+   definition. The sums of the unnormalized probabilities ``s`` over blocks of 256 tokens are built once
+   (:func:`block_sums`); a draw takes ``u·total`` (``u`` uniform) to a block by binary search in their
+   cumulative sum, then to a token by the cumulative sum of that block (inverse CDF in two levels). A
+   visited token is *removed*: its weight becomes 0 in a private copy of its block and the block's sum is
+   recomputed, so the next draw has probability ``s_x / Σ_{unvisited} s`` exactly and never repeats a
+   token. (Redrawing visited tokens instead would be the same law, but the model is often sure of its
+   next token, p > 0.99, and the recursive estimator's lookahead would then redraw ~100 times.)
+2. *Gumbel stage* (:class:`GumbelOrder`), for the rare long scans: exponential-race keys are drawn for the
+   unvisited tokens and the rest of the order is read from them lazily. Conditional on its first ``k``
+   tokens, a Plackett–Luce order continues as a Plackett–Luce order of the other tokens, and the switch
+   depends only on what was drawn so far, so the whole order has exactly the Plackett–Luce law (the law of
+   the Gumbel-key order).
 
-Float details: the cumulative sum is float64 (in float32, tokens below ~1e-7 of the total would get no
-interval); a zero-mass token has an empty interval (``searchsorted(..., side="right")`` never lands on it);
-``u ≤ 1 − 2⁻⁵³`` keeps the rounded ``u·total`` below ``total``, and a draw past the end would be drawn
-again anyway (defensive: a generator outside that contract cannot index past the end). Rounding in the
-running sum changes each interval's width by at most about one ulp of the total (``2⁻⁵²·total``): a
-probability error of that size per draw, and a positive ``s_x`` below it may get an empty interval in
-stage 1 (it stays reachable in stage 2).
+Float details: ``s`` and the sums are float64 whatever the logits' dtype (in float32, tokens below ~1e-7 of
+the total would get no interval). A zero-mass token (or block) has an empty interval
+(``searchsorted(..., side="right")`` never lands on it), and so has a removed one; block sums are
+recomputed, never decremented, so a fully visited block sums to exactly 0 and the remaining total is 0
+exactly when every positive-mass token was visited (the order ends). ``u ≤ 1 − 2⁻⁵³`` keeps the rounded
+``u·total`` below ``total``; a draw past the end of the array or of a block (a block's sum and its own
+cumulative sum may round differently) is drawn again, never indexed. Rounding in the sums moves each
+interval's width by about one ulp of the total (``2⁻⁵²·total``): a probability error of that size per draw;
+a positive ``s_x`` below it may get an empty interval in stage 1 and stays reachable in stage 2.
 
 Estimators of ``Z`` (the log weight; all properly weighted, ``E[w·1{x=a}] = p(a)·1[a∈A]``, ``E[w] = Z``):
 
@@ -71,6 +78,7 @@ from gdecode.samplers.base import (
 ESTIMATORS = ("recursive", "two_trace", "none")
 _ARGMAX_STEPS = 16        # the first candidates come from repeated argmax (O(V) each, no sort)
 _SMALL_VOCAB = 4096       # below this, sort everything at once
+_BLOCK = 256              # tokens per block of the two-level cumulative sum (PLOrder)
 
 
 class GumbelOrder:
@@ -143,50 +151,87 @@ class GumbelOrder:
         self.prefix = cand[np.argsort(-keys[cand], kind="stable")]
 
 
+def block_sums(s: np.ndarray) -> np.ndarray:
+    """Sums of ``s`` (float64) over blocks of ``_BLOCK`` tokens (the last block may be shorter). The first
+    level of a two-level inverse CDF: ``np.cumsum`` over the whole vocabulary is sequential (~4 ns a token,
+    ~200 µs at V = 49k), block sums are vectorized (~15 µs), and a draw then sums one block (~3 µs)."""
+    n = s.shape[0]
+    full = n // _BLOCK
+    sums = np.empty(full + (n % _BLOCK > 0))
+    s[: full * _BLOCK].reshape(full, _BLOCK).sum(axis=1, out=sums[:full])
+    if n % _BLOCK:
+        sums[full] = s[full * _BLOCK:].sum()
+    return sums
+
+
 class PLOrder:
-    """The positive-mass tokens of ``s`` in Plackett–Luce order: sequential inverse-CDF draws (redrawing
-    visited tokens), then a :class:`GumbelOrder` over the rest (see the module docstring for why the law
-    is exact). ``cum`` is ``cumsum(s)`` (float64); ``excluded`` tokens never appear.
+    """The positive-mass tokens of ``s`` in Plackett–Luce order: inverse-CDF draws from the unvisited tokens,
+    then, after ``switch_draws`` draws, a :class:`GumbelOrder` over the rest (see the module docstring for
+    why the law is exact). ``s`` must be float64 and nonnegative (any scale; it is only read); ``sums`` is
+    ``block_sums(s)`` when the caller has it (copied); ``excluded`` tokens never appear.
 
     Positions are materialized on demand: ``ensure(n)`` returns how many exist (``< n``: the order ended),
     ``tokens(a, b)`` reads them."""
 
-    __slots__ = ("s", "cum", "rng", "total", "seq", "seen", "seen_mass", "draws", "gumbel",
-                 "switch_draws", "switch_mass", "_out")
+    __slots__ = ("s", "rng", "sums", "cum", "blocks", "seq", "excluded", "gumbel", "ended", "switch_draws",
+                 "_out")
 
-    def __init__(self, s: np.ndarray, cum: np.ndarray, rng: np.random.Generator,
-                 excluded: np.ndarray | None = None, switch_draws: int = 32, switch_mass: float = 0.5,
-                 out: np.ndarray | None = None):
-        self.s, self.cum, self.rng = s, cum, rng
-        self.total = float(cum[-1])
+    def __init__(self, s: np.ndarray, rng: np.random.Generator, excluded: np.ndarray | None = None,
+                 switch_draws: int = 32, out: np.ndarray | None = None, sums: np.ndarray | None = None):
+        self.s, self.rng = s, rng
+        self.sums = block_sums(s) if sums is None else sums.copy()
+        self.blocks: dict[int, np.ndarray] = {}      # block -> its weights with the removed tokens at 0
+        self.excluded = np.empty(0, dtype=np.int64) if excluded is None else np.asarray(excluded, np.int64)
+        for t in self.excluded.tolist():
+            self._remove(t)
+        self.cum = np.cumsum(self.sums)
         self.seq: list[int] = []                      # tokens of the sequential stage, in order
-        self.seen: set[int] = set()                   # seq ∪ excluded
-        self.seen_mass = 0.0
-        if excluded is not None and len(excluded):
-            self.seen.update(excluded.tolist())
-            self.seen_mass = float(s[excluded].sum())
-        self.draws = 0
         self.gumbel: GumbelOrder | None = None        # the rest of the order, once switched
-        self.switch_draws, self.switch_mass = switch_draws, switch_mass
+        self.ended = False                            # every token visited in the sequential stage
+        self.switch_draws = switch_draws
         self._out = out
 
+    def _weights(self, b: int) -> np.ndarray:
+        w = self.blocks.get(b)
+        return self.s[b * _BLOCK: (b + 1) * _BLOCK] if w is None else w
+
+    def _remove(self, t: int) -> None:
+        """Token ``t`` gets weight 0; its block's sum is recomputed (not decremented: no cancellation)."""
+        b, j = divmod(t, _BLOCK)
+        w = self.blocks.get(b)
+        if w is None:
+            w = self.blocks[b] = self.s[b * _BLOCK: (b + 1) * _BLOCK].copy()
+        w[j] = 0.0
+        self.sums[b] = w.sum()
+
     def _next(self) -> None:
-        """One more sequential token, or the switch to the Gumbel stage."""
-        s, cum, total, rng, seen = self.s, self.cum, self.total, self.rng, self.seen
-        n = cum.shape[0]
-        while self.draws < self.switch_draws and self.seen_mass <= self.switch_mass * total:
-            self.draws += 1
-            i = int(cum.searchsorted(rng.random() * total, side="right"))
-            if i < n and i not in seen:               # past the end (rounding) or visited: draw again
-                seen.add(i)
-                self.seq.append(i)
-                self.seen_mass += float(s[i])
-                return
-        excluded = np.fromiter(seen, dtype=np.int64, count=len(seen))
-        self.gumbel = GumbelOrder(s, rng, excluded, out=self._out)
+        """One more sequential token, the switch to the Gumbel stage, or nothing (every token visited)."""
+        if len(self.seq) >= self.switch_draws:
+            visited = np.concatenate([self.excluded, np.array(self.seq, dtype=np.int64)])
+            self.gumbel = GumbelOrder(self.s, self.rng, visited, out=self._out)
+            return
+        cum = self.cum
+        total = float(cum[-1])
+        while total > 0.0:                           # 0 exactly once every positive-mass token is removed
+            t = self.rng.random() * total
+            b = int(cum.searchsorted(t, side="right"))          # the block, then the token inside it
+            if b >= cum.shape[0]:
+                continue                                         # past the end (defensive): draw again
+            if b:
+                t -= cum[b - 1]                                  # >= 0: rounding is monotone
+            w = self._weights(b)
+            j = int(np.cumsum(w).searchsorted(t, side="right"))
+            if j >= w.shape[0]:
+                continue                                         # rounding past the block's end: again
+            i = b * _BLOCK + j
+            self.seq.append(i)
+            self._remove(i)
+            self.cum = np.cumsum(self.sums)
+            return
+        self.ended = True
 
     def ensure(self, n: int) -> int:
-        while self.gumbel is None and len(self.seq) < n:
+        while self.gumbel is None and not self.ended and len(self.seq) < n:
             self._next()
         k = len(self.seq)
         if self.gumbel is None:
@@ -225,11 +270,13 @@ class _MaskFinish:
                     return y, np.array(rejected, dtype=np.int64)
                 rejected.append(y)
                 pos += 1
-            elif order.gumbel is None:
+            elif order.gumbel is None and not order.ended:
                 order.ensure(pos + 1)
             else:
                 break
         g = order.gumbel
+        if g is None:                                      # every token visited: none allowed
+            return -1, np.array(rejected, dtype=np.int64)
         gstart = pos - len(order.seq)
         g.restore()
         keys = g.keys.copy()
@@ -294,23 +341,23 @@ def _dead_token(order: PLOrder) -> int:
 
 class AWRS(TokenSampler):
     """AWRS token sampler. ``estimator``: ``"recursive"`` (default), ``"two_trace"`` or ``"none"``.
-    ``max_rejects``: rejections before finishing with the full mask (None = never). ``switch_draws`` /
-    ``switch_mass``: when the order leaves sequential draws for Gumbel keys (see the module docstring;
-    they change the cost, never the law)."""
+    ``max_rejects``: rejections before finishing with the full mask (None = never). ``switch_draws``: tokens
+    drawn one by one before the order switches to Gumbel keys (see the module docstring; it changes the
+    cost, never the law)."""
 
     name = "awrs"
 
     def __init__(self, estimator: str = "recursive", max_rejects: int | None = None, *,
-                 switch_draws: int = 32, switch_mass: float = 0.5) -> None:
+                 switch_draws: int = 32) -> None:
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
         if max_rejects is not None and max_rejects < 0:
             raise ValueError("max_rejects must be >= 0")
-        if switch_draws < 0 or not 0.0 <= switch_mass < 1.0:   # 1: redraws when everything was visited
-            raise ValueError("switch_draws must be >= 0 and switch_mass in [0, 1)")
+        if switch_draws < 0:
+            raise ValueError("switch_draws must be >= 0")
         self.estimator = estimator
         self.max_rejects = math.inf if max_rejects is None else max_rejects
-        self.switch_draws, self.switch_mass = switch_draws, switch_mass
+        self.switch_draws = switch_draws
         self._scratch: np.ndarray | None = None            # per-instance buffers: not thread-safe
         self.last_log_total = 0.0
 
@@ -327,23 +374,23 @@ class AWRS(TokenSampler):
         if not m > NEG_INF:
             return TokenSample(0, NEG_INF)
         if self._scratch is None or self._scratch.shape[1] != n:
-            self._scratch = np.empty((4, n))               # reused: no page faults on big vocabularies
+            self._scratch = np.empty((3, n))               # reused: no page faults on big vocabularies
         s = np.subtract(logp, m, out=self._scratch[0])
         np.exp(s, out=s)                                   # unnormalized probabilities, max 1
-        cum = np.cumsum(s, out=self._scratch[1])
-        total = float(cum[-1])                             # >= 1
+        sums = block_sums(s)
+        total = float(sums.sum())                          # >= 1
         log_total = m + math.log(total)
         self.last_log_total = log_total                    # callers passing raw logits normalize with it
         p = _Scaled(s, 1.0 / total)
         check = token_checker(constraint)
-        order = self._order(s, cum, rng, None, 2)
+        order = self._order(s, sums, rng, None, 1)
         if self.estimator == "two_trace":
-            return self._two_trace(p, order, check, constraint, rng, log_total)
+            return self._two_trace(p, order, check, constraint, rng, log_total, sums)
         return self._one_trace(p, order, check, constraint, log_total)
 
     # ------------------------------------------------------------------------------------- internals
-    def _order(self, s, cum, rng, excluded, buf) -> PLOrder:
-        return PLOrder(s, cum, rng, excluded, self.switch_draws, self.switch_mass, out=self._scratch[buf])
+    def _order(self, s, sums, rng, excluded, buf) -> PLOrder:
+        return PLOrder(s, rng, excluded, self.switch_draws, self._scratch[buf], sums)
 
     def _one_trace(self, p, order, check, constraint, log_total) -> TokenSample:
         a, pos, n_evals = _scan(order, 0, check, self.max_rejects)
@@ -369,7 +416,7 @@ class AWRS(TokenSampler):
         z = float(p[fin.mask].sum())                       # exact: (1 − ψ)·Z/(1 − ψ)
         return TokenSample(x, log_total + math.log(z), n_evals, 1)
 
-    def _two_trace(self, p, order, check, constraint, rng, log_total) -> TokenSample:
+    def _two_trace(self, p, order, check, constraint, rng, log_total, sums) -> TokenSample:
         fin = None
         a, pos, n_evals = _scan(order, 0, check, self.max_rejects)
         if a >= 0:
@@ -385,7 +432,7 @@ class AWRS(TokenSampler):
             rejected = np.concatenate([order.head(pos), rest])
         n0 = int(rejected.shape[0])
         psi0 = float(p[rejected].sum())
-        order2 = self._order(p.s, order.cum, rng, rejected, 3)
+        order2 = self._order(p.s, sums, rng, rejected, 2)
         b, pos2, ev2 = _scan(order2, 0, check, self.max_rejects - n0, known_ok=x)
         n_evals += ev2
         if b >= 0:
