@@ -722,16 +722,16 @@ def test_pl_order_full_order_and_exclusions():
 
 
 class EdgeRng:
-    """Returns 1.0 once (outside numpy's [0, 1) contract: u·total = total, past the end), then delegates."""
+    """Scalar draws 0.0 (the CDF's start: zero-mass tokens there must be skipped), then 1.0 (outside numpy's
+    [0, 1) contract: u·total = total, past the end), then a real generator's."""
 
     def __init__(self, seed):
         self.inner = np.random.default_rng(seed)
-        self.first = True
+        self.edges = [0.0, 1.0]
 
     def random(self, size=None, out=None):
-        if size is None and self.first:
-            self.first = False
-            return 1.0
+        if size is None and self.edges:
+            return self.edges.pop(0)
         return self.inner.random(size, out=out) if size is not None else self.inner.random()
 
 
