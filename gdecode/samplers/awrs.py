@@ -182,8 +182,13 @@ class PLOrder:
         self.sums = block_sums(s) if sums is None else sums.copy()
         self.blocks: dict[int, np.ndarray] = {}      # block -> its weights with the removed tokens at 0
         self.excluded = np.empty(0, dtype=np.int64) if excluded is None else np.asarray(excluded, np.int64)
-        for t in self.excluded.tolist():
-            self._remove(t)
+        ex = self.excluded
+        if ex.size:                                   # trace 2: the first trace's rejections, by block
+            blk = ex // _BLOCK
+            for bi in np.unique(blk).tolist():
+                w = self.blocks[bi] = s[bi * _BLOCK: (bi + 1) * _BLOCK].copy()
+                w[ex[blk == bi] - bi * _BLOCK] = 0.0
+                self.sums[bi] = w.sum()
         self.cum = np.cumsum(self.sums)
         self.seq: list[int] = []                      # tokens of the sequential stage, in order
         self.gumbel: GumbelOrder | None = None        # the rest of the order, once switched
