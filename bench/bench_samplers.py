@@ -220,7 +220,7 @@ def main() -> None:
     print(f"model SmolLM2-135M-Instruct, V = {info.vocab_size}, {len(schemas)} schemas, torch threads "
           f"{torch.get_num_threads()}", flush=True)
     agg = {k: {"tok": 0, "wall": 0.0, "cpu": 0.0, "proc": [], "checks": [], "ll": [], "valid": [], "done": [],
-               "schema": [], "log_ml": []} for k in METHODS}
+               "schema": [], "log_ml": [], "gen": [], "eos": [], "dead_ends": 0} for k in METHODS}
     t_start = time.perf_counter()
     for si, (sid, schema, g) in enumerate(schemas):
         if si < args.skip_schemas:
@@ -235,17 +235,17 @@ def main() -> None:
             # masking: HF samples from the masked logits
             torch.manual_seed(seed)
             gen, wall, timed = run_hf(lm, prompt_ids, LogitsProcessor(g), args.max_new_tokens, eos, True)
-            rec(agg["mask"], sid, gen, wall, timed, lm, prompt_ids, info, eos, schema)
+            rec(agg["mask"], sid, gen, wall, timed, lm, prompt_ids, info, eos, schema, g)
             # AWRS: the processor draws and forces the token; HF decodes greedily
             p = LogitsProcessor(g, sampler="awrs", temperature=1.0, sampler_options={"seed": seed})
             gen, wall, timed = run_hf(lm, prompt_ids, p, args.max_new_tokens, eos, False)
-            rec(agg["awrs"], sid, gen, wall, timed, lm, prompt_ids, info, eos, schema)
+            rec(agg["awrs"], sid, gen, wall, timed, lm, prompt_ids, info, eos, schema, g)
             # ASAp: consecutive samples share the schema's trie
             p = LogitsProcessor(g, sampler="asap", temperature=1.0,
                                 sampler_options={"seed": seed, "max_tokens": args.max_new_tokens})
             p.chooser.tries[(0, tuple(prompt_ids))] = trie
             gen, wall, timed = run_hf(lm, prompt_ids, p, args.max_new_tokens, eos, False)
-            rec(agg["asap"], sid, gen, wall, timed, lm, prompt_ids, info, eos, schema)
+            rec(agg["asap"], sid, gen, wall, timed, lm, prompt_ids, info, eos, schema, g)
         t0, c0 = time.perf_counter(), time.process_time()
         res = smc_generate(lm, prompt_ids, g, n_particles=args.particles, ess_threshold=0.5,
                            max_tokens=args.max_new_tokens, token_sampler="mask", seed=args.seed + si)
@@ -255,6 +255,8 @@ def main() -> None:
         a["cpu"] += time.process_time() - c0
         a["tok"] += sum(len(s) for s in res.sequences)
         a["schema"].append(sid)
+        a["eos"].append(float(w.sum() > 0))
+        a["gen"].append([list(s) for s in res.sequences])
         if w.sum() > 0:
             lls = [loglik(lm, prompt_ids, s) for s in res.sequences]
             a["ll"].append(float(np.dot(w, lls)))
@@ -303,10 +305,11 @@ def summarize(agg, vocab_size: int) -> None:
               f"cpu per token {per['awrs'][0] / per['mask'][0]:.2f}x, wall per token "
               f"{per['awrs'][1] / per['mask'][1]:.2f}x")
     print("\n## Quality: log-likelihood under the unconstrained model (T = 1), validity")
-    print("finished = ended with EOS within the budget (SMC: some particle finished); valid % of finished "
-          "must be 100 (SMC: posterior weight on valid outputs)")
-    print(f"{'method':6} {'outputs':>8} {'finished %':>10} {'valid % of fin.':>15} {'all: mean ll':>12} "
-          f"{'median':>8} {'finished: mean ll':>17} {'median':>8}")
+    print("EOS = ended with EOS within the budget; finished = ended with an EOS the grammar accepted (an EOS "
+          "forced at a dead end or at the budget is not finished; SMC: some particle finished); valid % of "
+          "finished must be 100 (SMC: posterior weight on valid outputs)")
+    print(f"{'method':6} {'outputs':>8} {'EOS %':>6} {'finished %':>10} {'valid % of fin.':>15} {'dead ends':>9} "
+          f"{'all: mean ll':>12} {'median':>8} {'finished: mean ll':>17} {'median':>8}")
     for k in METHODS:
         a = agg[k]
         ll = np.array(a["ll"])
@@ -314,7 +317,8 @@ def summarize(agg, vocab_size: int) -> None:
         vf = 100 * np.mean(np.array(a["valid"])[done]) if done.any() else float("nan")
         fin = ll[np.isfinite(ll)]
         lf = ll[done]
-        print(f"{k:6} {len(ll):8d} {100 * done.mean():10.1f} {vf:15.1f} {fin.mean():12.2f} {np.median(fin):8.2f} "
+        print(f"{k:6} {len(ll):8d} {100 * np.mean(a['eos']):6.1f} {100 * done.mean():10.1f} {vf:15.1f} "
+              f"{a['dead_ends']:9d} {fin.mean():12.2f} {np.median(fin):8.2f} "
               f"{lf.mean() if lf.size else float('nan'):17.2f} {np.median(lf) if lf.size else float('nan'):8.2f}")
     # per schema, over finished outputs only: the methods' mean loglik where both have one
     def per_schema(k):
@@ -335,8 +339,20 @@ def summarize(agg, vocab_size: int) -> None:
         print(f"SMC log marginal likelihood estimate (log P(valid | prompt)): mean {np.mean(agg['smc']['log_ml']):.2f}")
 
 
-def rec(a, sid, gen, wall, timed, lm, prompt_ids, info, eos, schema) -> None:
+def grammar_finished(g, gen, eos) -> bool:
+    """Ended with an EOS that the grammar accepted (not an EOS forced at a dead end or at the budget)."""
+    if not gen or gen[-1] not in eos:
+        return False
+    m = gd.Matcher(g)
+    return all(m.consume_token(t) for t in gen)
+
+
+def rec(a, sid, gen, wall, timed, lm, prompt_ids, info, eos, schema, g) -> None:
     a["schema"].append(sid)
+    a["gen"].append(gen)
+    a["eos"].append(float(bool(gen) and gen[-1] in eos))
+    ch = timed.inner.chooser
+    a["dead_ends"] += ch.stats.dead_ends if ch is not None else 0
     a["tok"] += len(gen)
     a["wall"] += wall
     a["cpu"] += timed.cpu
@@ -344,7 +360,7 @@ def rec(a, sid, gen, wall, timed, lm, prompt_ids, info, eos, schema) -> None:
     a["checks"].extend(timed.checks)
     a["ll"].append(loglik(lm, prompt_ids, gen))
     a["valid"].append(float(is_valid(info, gen, eos, schema)))
-    a["done"].append(float(bool(gen) and gen[-1] in eos))
+    a["done"].append(float(grammar_finished(g, gen, eos)))
 
 
 if __name__ == "__main__":
