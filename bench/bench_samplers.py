@@ -38,6 +38,7 @@ from gdecode.samplers.hf_driver import smc_generate
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("Github_trivial", "Github_easy", "Glaiveai2K")
+METHODS = ("mask", "awrs", "asap", "smc")
 
 
 def pct(xs, scale=1.0) -> str:
@@ -75,29 +76,30 @@ class Timed(HFProcessor):
         self.inner = inner
         self.times: list[float] = []
         self.checks: list[int] = []
+        self.wall = self.cpu = 0.0                         # whole generate call: wall and process CPU seconds
 
     def __call__(self, input_ids, scores):
         ch = self.inner.chooser
         c0 = ch.stats.checks if ch is not None else 0
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         out = self.inner(input_ids, scores)
-        self.times.append(time.perf_counter() - t0)
+        self.times.append(time.thread_time() - t0)
         if ch is not None:
             self.checks.append(ch.stats.checks - c0)
         return out
 
 
-def run_hf(lm, prompt_ids, proc, max_new_tokens, eos, do_sample):
+def run_hf(lm, prompt_ids, proc, max_new_tokens, eos, do_sample, extra=()):
     timed = Timed(proc)
     ids = torch.tensor([prompt_ids])
     kw = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0) if do_sample else dict(do_sample=False)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with torch.no_grad():
         out = lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                          logits_processor=[timed], eos_token_id=eos, pad_token_id=eos[0], **kw)
-    wall = time.perf_counter() - t0
+                          logits_processor=[*extra, timed], eos_token_id=eos, pad_token_id=eos[0], **kw)
+    timed.wall, timed.cpu = time.perf_counter() - t0, time.process_time() - c0
     gen = out[0, len(prompt_ids):].tolist()
-    return gen, wall, timed
+    return gen, timed.wall, timed
 
 
 @torch.no_grad()
@@ -122,45 +124,66 @@ def is_valid(info, gen, eos, schema) -> bool:
         return False
 
 
-def micro(lm, tok, info, schemas, reps: int = 300) -> None:
-    """Where AWRS's time per token goes, on real logits (the model's first step for each schema's prompt):
-    the fixed O(V) part (Gumbel keys over the vocabulary) and the per-candidate part (one C++ check plus the
-    Python loop), against the mask path (fill + apply)."""
-    from gdecode.samplers.awrs import AWRS, GumbelOrder
-    from gdecode.samplers.base import MatcherConstraint, to_numpy
+class Record(HFProcessor):
+    """Keeps (input ids, raw logits) of every decoding step."""
 
-    _, schema, g = schemas[0]
-    m = gd.Matcher(g)
-    prompt = _chat_prompt(tok, "Generate a JSON object that satisfies this JSON Schema. Output only the "
-                          f"JSON.\n{json.dumps(schema)}", False)
-    with torch.no_grad():
-        x = lm(input_ids=torch.tensor([tok(prompt, add_special_tokens=False)["input_ids"]])).logits[0, -1]
+    def __init__(self) -> None:
+        self.steps: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def t(f, n=reps):
-        f()
-        t0 = time.perf_counter()
-        for _ in range(n):
-            f()
-        return (time.perf_counter() - t0) / n * 1e6
+    def __call__(self, input_ids, scores):
+        self.steps.append((input_ids.clone(), scores.clone()))
+        return scores
 
-    c = MatcherConstraint(m)
-    check = c.fast_checker()
-    xs = to_numpy(x)
-    s = np.exp(xs - xs.max())
-    rng = np.random.default_rng(0)
-    awrs = AWRS()
-    bm = gd.allocate_bitmask(1, info.vocab_size)
-    ids = list(range(0, info.vocab_size, 97))[:256]
-    per_check = t(lambda: [check(i) for i in ids], 50) / len(ids)
-    print(f"\n## Micro: first token of {schemas[0][0]}, AWRS vs mask (µs, V = {info.vocab_size})")
-    print(f"to_numpy (float64 copy)        {t(lambda: to_numpy(x)):9.1f}")
-    print(f"Gumbel keys + first 2 in order {t(lambda: GumbelOrder(s, rng).ensure(2)):9.1f}")
-    print(f"one check (C++ call + loop)    {per_check:9.3f}")
-    print(f"AWRS sample, whole             {t(lambda: awrs.sample(xs, c, rng)):9.1f}"
-          f"   (checks: {np.mean([awrs.sample(xs, c, rng).n_evals for _ in range(50)]):.1f})")
-    print(f"mask: fill_bitmask             {t(lambda: m.fill_bitmask(bm, 0)):9.1f}")
-    row = x[None].clone()
-    print(f"mask: apply_bitmask_inplace    {t(lambda: gd.apply_bitmask_inplace(row, bm)):9.1f}")
+
+def micro(lm, tok, info, schemas, max_new_tokens: int, reps: int = 3) -> None:
+    """Processor time per token, mask vs AWRS, on real states: one masked sample per schema is generated
+    and recorded (input ids + logits at every step); then every step is replayed ``reps`` times through a
+    fresh mask processor and a fresh AWRS processor, interleaved, each call timed with the calling thread's
+    CPU time (``time.thread_time_ns``: the machine is shared, wall time would count other jobs). Both
+    processors follow the recorded tokens (the matcher advances along ``input_ids``), so they see the same
+    states; AWRS chooses its own token, which is discarded."""
+    steps = []                                             # (grammar, prompt length, input ids, scores)
+    for sid, schema, g in schemas:
+        prompt = _chat_prompt(tok, "Generate a JSON object that satisfies this JSON Schema. Output only the "
+                              f"JSON.\n{json.dumps(schema)}", False)
+        prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        record = Record()
+        torch.manual_seed(0)
+        run_hf(lm, prompt_ids, LogitsProcessor(g), max_new_tokens, list(info.eos_token_ids), True,
+               extra=[record])
+        steps.extend((g, len(prompt_ids), i, s) for i, s in record.steps)
+        print(f"recorded {sid}: {len(record.steps)} steps", flush=True)
+
+    def replay(make):
+        times, checks = [], []
+        for _ in range(reps):
+            proc = None
+            last_g = None
+            for g, plen, ids, sc in steps:
+                if g is not last_g or ids.shape[1] == plen:
+                    proc, last_g = make(g), g                # a fresh processor per recorded sample
+                ch = proc.chooser
+                c0 = ch.stats.checks if ch is not None else 0
+                row = sc.clone()
+                t0 = time.thread_time_ns()
+                proc(ids, row)
+                times.append((time.thread_time_ns() - t0) / 1e3)
+                if ch is not None:
+                    checks.append(ch.stats.checks - c0)
+        return np.array(times), np.array(checks)
+
+    t_mask, _ = replay(lambda g: LogitsProcessor(g))
+    t_awrs, checks = replay(lambda g: LogitsProcessor(g, sampler="awrs", temperature=1.0,
+                                                      sampler_options={"seed": 0}))
+    print(f"\n## Micro: processor CPU µs per token (thread_time), {len(steps)} recorded steps × {reps}, "
+          f"V = {info.vocab_size}")
+    for name, t in (("mask", t_mask), ("awrs", t_awrs)):
+        print(f"{name:5} {pct(t)}   mean {t.mean():.1f}")
+    print(f"AWRS checks/token: mean {checks.mean():.2f}, p50 {np.percentile(checks, 50):.0f}, "
+          f"p99 {np.percentile(checks, 99):.0f}, max {checks.max()}")
+    print(f"ratio AWRS/mask: p50 {np.median(t_awrs) / np.median(t_mask):.2f}x, "
+          f"p90 {np.percentile(t_awrs, 90) / np.percentile(t_mask, 90):.2f}x, "
+          f"mean {t_awrs.mean() / t_mask.mean():.2f}x")
 
 
 def main() -> None:
@@ -174,7 +197,17 @@ def main() -> None:
     ap.add_argument("--micro", action="store_true", help="only the per-token micro-benchmark")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: on a shared 2-core machine more threads made steps 8x slower)")
+    ap.add_argument("--json", help="write the per-output records here after every schema")
+    ap.add_argument("--skip-schemas", type=int, default=0, help="resume: skip the first K schemas")
+    ap.add_argument("--summarize", nargs="+", metavar="JSON", help="only print the tables of these runs, merged")
     args = ap.parse_args()
+    if args.summarize:
+        docs = [json.loads(Path(f).read_text()) for f in args.summarize]
+        runs = [d["agg"] for d in docs]
+        agg = {k: {f: (sum(r[k][f] for r in runs) if isinstance(runs[0][k][f], (int, float))
+                       else [x for r in runs for x in r[k][f]]) for f in runs[0][k]} for k in METHODS}
+        summarize(agg, docs[0]["vocab_size"])
+        return
     torch.set_num_threads(args.threads)
 
     lm, tok = _load_model(None)
@@ -182,15 +215,16 @@ def main() -> None:
     eos = list(info.eos_token_ids)
     schemas = pick_schemas(info, args.n_schemas, args.max_schema_chars)
     if args.micro:
-        micro(lm, tok, info, schemas)
+        micro(lm, tok, info, schemas, args.max_new_tokens)
         return
     print(f"model SmolLM2-135M-Instruct, V = {info.vocab_size}, {len(schemas)} schemas, torch threads "
-          f"{torch.get_num_threads()}")
-    agg = {k: {"tok": 0, "wall": 0.0, "proc": [], "checks": [], "ll": [], "valid": [], "done": [], "masks": 0}
-           for k in ("mask", "awrs", "asap", "smc")}
-    smc_logml = []
+          f"{torch.get_num_threads()}", flush=True)
+    agg = {k: {"tok": 0, "wall": 0.0, "cpu": 0.0, "proc": [], "checks": [], "ll": [], "valid": [], "done": [],
+               "schema": [], "log_ml": [], "gen": [], "eos": [], "dead_ends": 0} for k in METHODS}
     t_start = time.perf_counter()
     for si, (sid, schema, g) in enumerate(schemas):
+        if si < args.skip_schemas:
+            continue
         prompt = _chat_prompt(tok, "Generate a JSON object that satisfies this JSON Schema. Output only the "
                               f"JSON.\n{json.dumps(schema)}", False)
         prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
@@ -201,87 +235,132 @@ def main() -> None:
             # masking: HF samples from the masked logits
             torch.manual_seed(seed)
             gen, wall, timed = run_hf(lm, prompt_ids, LogitsProcessor(g), args.max_new_tokens, eos, True)
-            rec(agg["mask"], gen, wall, timed, lm, prompt_ids, info, eos, schema)
+            rec(agg["mask"], sid, gen, wall, timed, lm, prompt_ids, info, eos, schema, g)
             # AWRS: the processor draws and forces the token; HF decodes greedily
             p = LogitsProcessor(g, sampler="awrs", temperature=1.0, sampler_options={"seed": seed})
             gen, wall, timed = run_hf(lm, prompt_ids, p, args.max_new_tokens, eos, False)
-            rec(agg["awrs"], gen, wall, timed, lm, prompt_ids, info, eos, schema)
+            rec(agg["awrs"], sid, gen, wall, timed, lm, prompt_ids, info, eos, schema, g)
             # ASAp: consecutive samples share the schema's trie
             p = LogitsProcessor(g, sampler="asap", temperature=1.0,
                                 sampler_options={"seed": seed, "max_tokens": args.max_new_tokens})
             p.chooser.tries[(0, tuple(prompt_ids))] = trie
             gen, wall, timed = run_hf(lm, prompt_ids, p, args.max_new_tokens, eos, False)
-            rec(agg["asap"], gen, wall, timed, lm, prompt_ids, info, eos, schema)
-        t0 = time.perf_counter()
+            rec(agg["asap"], sid, gen, wall, timed, lm, prompt_ids, info, eos, schema, g)
+        t0, c0 = time.perf_counter(), time.process_time()
         res = smc_generate(lm, prompt_ids, g, n_particles=args.particles, ess_threshold=0.5,
                            max_tokens=args.max_new_tokens, token_sampler="mask", seed=args.seed + si)
-        wall = time.perf_counter() - t0
         w = res.normalized_weights
         a = agg["smc"]
-        a["wall"] += wall
+        a["wall"] += time.perf_counter() - t0
+        a["cpu"] += time.process_time() - c0
         a["tok"] += sum(len(s) for s in res.sequences)
+        a["schema"].append(sid)
+        a["eos"].append(float(w.sum() > 0))
+        a["gen"].append([list(s) for s in res.sequences])
         if w.sum() > 0:
             lls = [loglik(lm, prompt_ids, s) for s in res.sequences]
             a["ll"].append(float(np.dot(w, lls)))
             a["valid"].append(float(sum(wi for wi, s in zip(w, res.sequences, strict=True)
                                         if wi > 0 and is_valid(info, s, eos, schema))))
             a["done"].append(1.0)
-            smc_logml.append(res.log_ml)
+            a["log_ml"].append(res.log_ml)
         else:
             a["ll"].append(float("-inf"))       # every particle truncated at max_tokens: no output
             a["valid"].append(0.0)
             a["done"].append(0.0)
-        for k in ("mask", "awrs", "asap", "smc"):
+        for k in METHODS:
             line.append(f"{k} ll {agg[k]['ll'][-1]:.1f}")
         line.append(f"smc tokens {sum(len(s) for s in res.sequences)}")
         print(f"[{si + 1}/{len(schemas)} {time.perf_counter() - t_start:.0f}s] " + ", ".join(line), flush=True)
+        if args.json:                                      # after every schema: a killed run keeps its data
+            Path(args.json).write_text(json.dumps({"vocab_size": info.vocab_size, "agg": agg}))
+    summarize(agg, info.vocab_size)
+    print(f"total {time.perf_counter() - t_start:.0f}s")
 
+
+def summarize(agg, vocab_size: int) -> None:
+    """The tables, from the per-output records (``--summarize`` merges the JSON of several runs)."""
     print("\n## Constraint work and time per token (mask vs AWRS, T = 1)")
+    print("processor: thread CPU µs per call; cpu: process CPU ms per token of the whole generate call "
+          "(model included); wall: the same in wall time")
     print(f"{'method':6} {'tokens':>7} {'checks/token':>13} {'processor µs/token (p50/p90/p99/max)':>46} "
-          f"{'wall ms/token':>14}")
-    for k in ("mask", "awrs", "asap"):
+          f"{'cpu ms/tok':>10} {'wall ms/tok':>11}")
+    for k in ("mask", "awrs", "asap", "smc"):
         a = agg[k]
         chk = (f"{np.mean(a['checks']):.2f}" if k == "awrs" else
-               f"mask of {info.vocab_size}" if k == "mask" else "mask + trie")
-        print(f"{k:6} {a['tok']:7d} {chk:>13} {pct(a['proc'], 1e6):>46} {1e3 * a['wall'] / max(1, a['tok']):14.2f}")
+               f"mask of {vocab_size}" if k == "mask" else "mask + trie" if k == "asap" else "mask")
+        proc = pct(a["proc"], 1e6) if a["proc"] else "-"
+        n = max(1, a["tok"])
+        print(f"{k:6} {a['tok']:7d} {chk:>13} {proc:>46} {1e3 * a['cpu'] / n:10.2f} {1e3 * a['wall'] / n:11.2f}")
     if agg["awrs"]["checks"]:
         c = np.array(agg["awrs"]["checks"])
         print(f"AWRS checks per token: mean {c.mean():.3f}, p50 {np.percentile(c, 50):.0f}, p90 "
               f"{np.percentile(c, 90):.0f}, p99 {np.percentile(c, 99):.0f}, max {c.max()}; "
               f"tokens needing > 2 checks: {100 * np.mean(c > 2):.1f}%")
-        pm, pa = np.median(agg["mask"]["proc"]), np.median(agg["awrs"]["proc"])
-        wm = agg["mask"]["wall"] / max(1, agg["mask"]["tok"])
-        wa = agg["awrs"]["wall"] / max(1, agg["awrs"]["tok"])
-        print(f"ratios AWRS/mask: processor p50 {pa / pm:.2f}x, wall per token {wa / wm:.2f}x")
+        pm, pa = np.array(agg["mask"]["proc"]), np.array(agg["awrs"]["proc"])
+        per = {k: (agg[k]["cpu"] / max(1, agg[k]["tok"]), agg[k]["wall"] / max(1, agg[k]["tok"]))
+               for k in ("mask", "awrs")}
+        print(f"ratios AWRS/mask: processor p50 {np.median(pa) / np.median(pm):.2f}x, p90 "
+              f"{np.percentile(pa, 90) / np.percentile(pm, 90):.2f}x, mean {pa.mean() / pm.mean():.2f}x; "
+              f"cpu per token {per['awrs'][0] / per['mask'][0]:.2f}x, wall per token "
+              f"{per['awrs'][1] / per['mask'][1]:.2f}x")
     print("\n## Quality: log-likelihood under the unconstrained model (T = 1), validity")
-    print(f"{'method':6} {'outputs':>8} {'mean loglik':>12} {'median':>8} {'valid %':>8} {'finished %':>10} "
-          f"{'valid % of finished':>20}")
-    for k in ("mask", "awrs", "asap", "smc"):
+    print("EOS = ended with EOS within the budget; finished = ended with an EOS the grammar accepted (an EOS "
+          "forced at a dead end or at the budget is not finished; SMC: some particle finished); valid % of "
+          "finished must be 100 (SMC: posterior weight on valid outputs)")
+    print(f"{'method':6} {'outputs':>8} {'EOS %':>6} {'finished %':>10} {'valid % of fin.':>15} {'dead ends':>9} "
+          f"{'all: mean ll':>12} {'median':>8} {'finished: mean ll':>17} {'median':>8}")
+    for k in METHODS:
         a = agg[k]
         ll = np.array(a["ll"])
-        fin = ll[np.isfinite(ll)]
         done = np.array(a["done"]) > 0
         vf = 100 * np.mean(np.array(a["valid"])[done]) if done.any() else float("nan")
-        print(f"{k:6} {len(ll):8d} {fin.mean():12.2f} {np.median(fin):8.2f} {100 * np.mean(a['valid']):8.1f} "
-              f"{100 * done.mean():10.1f} {vf:20.1f}")
-    ll_m = np.array(agg["mask"]["ll"]).reshape(len(schemas), -1).mean(1)
-    for k in ("asap", "smc"):
-        other = np.array(agg[k]["ll"]).reshape(len(schemas), -1).mean(1)
-        d = other - ll_m
-        print(f"{k} − mask per schema: mean {d.mean():+.2f} nats, better on {int((d > 0).sum())}/{len(d)} schemas")
-    if smc_logml:
-        print(f"SMC log marginal likelihood estimate (log P(valid | prompt)): mean {np.mean(smc_logml):.2f}")
-    print(f"total {time.perf_counter() - t_start:.0f}s")
+        fin = ll[np.isfinite(ll)]
+        lf = ll[done]
+        print(f"{k:6} {len(ll):8d} {100 * np.mean(a['eos']):6.1f} {100 * done.mean():10.1f} {vf:15.1f} "
+              f"{a['dead_ends']:9d} {fin.mean():12.2f} {np.median(fin):8.2f} "
+              f"{lf.mean() if lf.size else float('nan'):17.2f} {np.median(lf) if lf.size else float('nan'):8.2f}")
+    # per schema, over finished outputs only: the methods' mean loglik where both have one
+    def per_schema(k):
+        out: dict[str, list[float]] = {}
+        for sid, ll, d in zip(agg[k]["schema"], agg[k]["ll"], agg[k]["done"], strict=True):
+            if d:
+                out.setdefault(sid, []).append(ll)
+        return {s: float(np.mean(v)) for s, v in out.items()}
+    base = per_schema("mask")
+    for k in ("awrs", "asap", "smc"):
+        other = per_schema(k)
+        common = sorted(set(base) & set(other))
+        d = np.array([other[s] - base[s] for s in common])
+        if d.size:
+            print(f"{k} − mask per schema (finished outputs, {len(common)} schemas with both): mean "
+                  f"{d.mean():+.2f} nats, median {np.median(d):+.2f}, better on {int((d > 0).sum())}/{len(d)}")
+    if agg["smc"]["log_ml"]:
+        print(f"SMC log marginal likelihood estimate (log P(valid | prompt)): mean {np.mean(agg['smc']['log_ml']):.2f}")
 
 
-def rec(a, gen, wall, timed, lm, prompt_ids, info, eos, schema) -> None:
+def grammar_finished(g, gen, eos) -> bool:
+    """Ended with an EOS that the grammar accepted (not an EOS forced at a dead end or at the budget)."""
+    if not gen or gen[-1] not in eos:
+        return False
+    m = gd.Matcher(g)
+    return all(m.consume_token(t) for t in gen)
+
+
+def rec(a, sid, gen, wall, timed, lm, prompt_ids, info, eos, schema, g) -> None:
+    a["schema"].append(sid)
+    a["gen"].append(gen)
+    a["eos"].append(float(bool(gen) and gen[-1] in eos))
+    ch = timed.inner.chooser
+    a["dead_ends"] += ch.stats.dead_ends if ch is not None else 0
     a["tok"] += len(gen)
     a["wall"] += wall
+    a["cpu"] += timed.cpu
     a["proc"].extend(timed.times)
     a["checks"].extend(timed.checks)
     a["ll"].append(loglik(lm, prompt_ids, gen))
     a["valid"].append(float(is_valid(info, gen, eos, schema)))
-    a["done"].append(float(bool(gen) and gen[-1] in eos))
+    a["done"].append(float(grammar_finished(g, gen, eos)))
 
 
 if __name__ == "__main__":

@@ -59,18 +59,41 @@ class SetConstraint:
 
 
 class OrderRng:
-    """Fake generator whose uniform draws put the tokens in the given orders (one order per draw): the
-    sampler's keys are ``log(1 − U)/p``, so ``U = 1 − exp(−(rank+1)·p·c)`` gives keys ``−(rank+1)·c``."""
+    """Fake generator that makes AWRS visit the tokens in the given orders (one order per trace).
 
-    def __init__(self, logp, orders):
+    A scalar draw (sequential stage of :class:`PLOrder`) returns the middle of the next token's interval in
+    the CDF of the tokens not yet visited (the order's remaining tokens: the others were visited or
+    excluded, and have weight 0). A vector draw (Gumbel stage: keys ``log(1 − U)/p``) returns ``U = 1 − exp(−(rank+1)·p·c)``,
+    i.e. keys ``−(rank+1)·c`` ranking the order's remaining tokens, and ends the order. With ``end_on``
+    (two-trace), an order also ends after its first token with ``end_on[t]`` (the first trace stops at its
+    accepted token)."""
+
+    def __init__(self, logp, orders, end_on=None):
         self.p = np.exp(np.asarray(logp, dtype=np.float64))
-        self.orders = list(orders)
+        self.orders = [list(o) for o in orders]
+        self.pos = 0
+        self.end_on = end_on
 
-    def random(self, size, out=None):
-        order = self.orders.pop(0)
+    def _end(self):
+        if len(self.orders) > 1:
+            self.orders.pop(0)
+            self.pos = 0
+
+    def random(self, size=None, out=None):
+        order = self.orders[0]
+        if size is None:
+            t = order[self.pos]
+            w = np.zeros_like(self.p)
+            w[order[self.pos:]] = self.p[order[self.pos:]]
+            cum = np.cumsum(w)
+            self.pos += 1
+            if self.end_on is not None and self.end_on[t]:
+                self._end()
+            return float((cum[t] - w[t] / 2) / cum[-1])
         e = np.full(size, 0.5)
-        for rank, t in enumerate(order):
+        for rank, t in enumerate(order[self.pos:]):
             e[t] = (rank + 1) * self.p[t] * 1e-2
+        self._end()
         u = -np.expm1(-e)
         if out is None:
             return u
@@ -88,8 +111,9 @@ def pl_prob(order, p):
     return prob
 
 
-def exact_awrs(p, allowed, estimator):
-    """Exact law of the real AWRS sampler driven through every Gumbel order: list of (prob, token, Ẑ, evals)."""
+def exact_awrs(p, allowed, estimator, **switch):
+    """Exact law of the real AWRS sampler driven through every visiting order: list of (prob, token, Ẑ,
+    evals). ``switch``: AWRS's ``switch_draws`` / ``switch_mass`` (which stage produces which position)."""
     pf = [F(x) for x in p]
     logp = np.log(np.array([float(x) for x in p]))
     toks = [t for t in range(len(p)) if pf[t] > 0]
@@ -98,14 +122,14 @@ def exact_awrs(p, allowed, estimator):
         pr1 = pl_prob(o1, pf)
         if estimator != "two_trace":
             c = SetConstraint(allowed)
-            s = AWRS(estimator).sample(logp, c, OrderRng(logp, [o1]))
+            s = AWRS(estimator, **switch).sample(logp, c, OrderRng(logp, [o1]))
             out.append((pr1, s.token, math.exp(s.log_weight), len(c.checked)))
             continue
         k = next(i for i, t in enumerate(o1) if allowed[t])
         rest = [t for t in toks if t not in o1[:k]]
         for o2 in itertools.permutations(rest):
             c = SetConstraint(allowed)
-            s = AWRS("two_trace").sample(logp, c, OrderRng(logp, [o1, o2]))
+            s = AWRS("two_trace", **switch).sample(logp, c, OrderRng(logp, [o1, o2], end_on=allowed))
             _, z_pure, ev_pure = two_trace_from_orders(o1, o2, [float(x) for x in p], allowed)
             assert s.log_weight == pytest.approx(math.log(z_pure), abs=1e-12)
             out.append((pr1 * pl_prob(o2, pf), s.token, math.exp(s.log_weight), ev_pure))
@@ -150,13 +174,18 @@ def test_process_logits():
 
 
 # ----------------------------------------------------------------------------------- AWRS exact (§1.5)
+# sequential draws only, Gumbel keys only, switches after 1 or 2 draws, the default (32)
+SWITCHES = [{"switch_draws": 1000}, {"switch_draws": 0}, {"switch_draws": 1}, {"switch_draws": 2}, {}]
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
 @pytest.mark.parametrize("row", range(len(FIXTURES)))
-def test_awrs_exact_fixture_moments(row):
+def test_awrs_exact_fixture_moments(row, switch):
     p, allowed, z, ars_ev, def2, rawrs = FIXTURES[row]
     zf = float(z)
     pt = {t: float(p[t] * allowed[t] / z) for t in range(len(p))}
     for est, (e, v, ev) in [("recursive", rawrs), ("two_trace", def2), ("none", (None, None, ars_ev))]:
-        law = exact_awrs(p, allowed, est)
+        law = exact_awrs(p, allowed, est, **switch)
         ez, var, evals = moments(law)
         assert evals == pytest.approx(float(ev), abs=1e-12), est
         for a in range(len(p)):                                     # token law = masked distribution
@@ -619,3 +648,116 @@ def test_awrs_large_vocab_token_law_and_weight(estimator):
     assert counts.sum() == n
     assert float(((counts - expected) ** 2 / expected).sum()) < wilson_hilferty(len(idx) - 1)
     assert abs(ws.mean() - z) < 5 * ws.std() / math.sqrt(n)
+
+
+# ------------------------------------------------------------------------ the visiting order (PLOrder)
+def pl_prefix_prob(prefix, p):
+    """Plackett–Luce probability that an order of ``p`` starts with ``prefix``."""
+    prob, rem = 1.0, float(p.sum())
+    for t in prefix:
+        prob *= p[t] / rem
+        rem -= p[t]
+    return prob
+
+
+PL_P = np.array([0.0, 0.3, 0.22, 0.0, 0.16, 0.12, 0.1, 0.06, 0.04, 0.0])   # zero mass inside and at the ends
+# the same masses spread over blocks of 256 tokens: block edges, an all-zero block, a short last block
+PL_BLOCKS = np.zeros(4 * 256 + 17)
+PL_BLOCKS[[0, 255, 256, 511, 900, 1039, 1040]] = PL_P[PL_P > 0]
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+@pytest.mark.parametrize("dist", ["small", "blocks"])
+def test_pl_order_law_first_three_positions(switch, dist):
+    """χ² over every ordered triple of the first three positions: the sequential draws (visited tokens
+    removed from the CDF), the Gumbel stage and every switch point between them give the Plackett–Luce
+    law."""
+    from gdecode.samplers.awrs import PLOrder
+
+    rng = np.random.default_rng(11)
+    p = PL_P if dist == "small" else PL_BLOCKS
+    s = p * 7.0                                                     # unnormalized: the law is scale-free
+    n = 20000
+    counts: dict[tuple[int, ...], int] = {}
+    for _ in range(n):
+        o = PLOrder(s, rng, None, **switch)
+        assert o.ensure(3) >= 3
+        key = tuple(o.tokens(0, 3))
+        counts[key] = counts.get(key, 0) + 1
+    pos = np.flatnonzero(p > 0)
+    cells = list(itertools.permutations(pos.tolist(), 3))
+    assert set(counts) <= set(cells)                                # zero mass never, no repeats
+    expected = np.array([n * pl_prefix_prob(c, p) for c in cells])
+    observed = np.array([counts.get(c, 0) for c in cells])
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    assert chi2 < wilson_hilferty(len(cells) - 1), chi2
+
+
+def test_pl_order_full_order_and_exclusions():
+    """The whole order is a permutation of the positive-mass tokens minus the excluded ones, whatever the
+    switch point; the first position given an exclusion follows s restricted to the rest."""
+    from gdecode.samplers.awrs import PLOrder
+
+    rng = np.random.default_rng(12)
+    s = PL_BLOCKS.copy()
+    live = set(np.flatnonzero(s > 0).tolist())
+    for sd in [1000, 0, 1, 3, 32]:
+        for excl in [None, np.array([0, 1040])]:
+            o = PLOrder(s, rng, excl, sd)
+            k = o.ensure(100)
+            want = live - set(() if excl is None else excl.tolist())
+            assert k == len(want) and sorted(o.tokens(0, k)) == sorted(want), (sd, excl)
+    n = 20000
+    first = np.zeros(len(s))
+    for _ in range(n):
+        o = PLOrder(s, rng, np.array([0, 1040]))
+        o.ensure(1)
+        first[o.tokens(0, 1)[0]] += 1
+    q = s.copy()
+    q[[0, 1040]] = 0
+    idx = np.flatnonzero(q > 0)
+    exp = n * q[idx] / q.sum()
+    assert first[q == 0].sum() == 0
+    assert float(((first[idx] - exp) ** 2 / exp).sum()) < wilson_hilferty(len(idx) - 1)
+
+
+class EdgeRng:
+    """Scalar draws 0.0 (the CDF's start: zero-mass tokens there must be skipped), then 1.0 (outside numpy's
+    [0, 1) contract: u·total = total, past the end), then a real generator's."""
+
+    def __init__(self, seed):
+        self.inner = np.random.default_rng(seed)
+        self.edges = [0.0, 1.0]
+
+    def random(self, size=None, out=None):
+        if size is None and self.edges:
+            return self.edges.pop(0)
+        return self.inner.random(size, out=out) if size is not None else self.inner.random()
+
+
+def test_awrs_never_checks_zero_mass_tokens_float32():
+    """float32 logits with -inf on 90% of a 20k vocabulary (including both ends): no zero-mass token is ever
+    checked or returned, for every estimator and switch point; a draw past the end of the CDF is redrawn."""
+    rng = np.random.default_rng(13)
+    v = 20_000
+    logits = (rng.normal(size=v) * 2).astype(np.float32)
+    dead = rng.random(v) < 0.9
+    dead[[0, v - 1]] = True
+    logits[dead] = -np.inf
+    live = np.flatnonzero(~dead)
+    allowed = dead.copy()                                           # only zero-mass tokens allowed ...
+    allowed[live[[3, 50]]] = True                                   # ... and two live ones
+    for est in ESTIMATORS_ALL:
+        for sw in [{}, {"switch_draws": 0}, {"switch_draws": 3000}]:
+            sampler = AWRS(est, **sw)
+            for seed in range(20):
+                c = SetConstraint(allowed)
+                smp = sampler.sample(logits, c, EdgeRng(seed) if seed % 2 else np.random.default_rng(seed))
+                assert not dead[c.checked].any() and smp.token in (live[3], live[50]), (est, sw)
+    c = SetConstraint(dead)                                         # nothing with mass allowed: dead end
+    smp = AWRS(switch_draws=5).sample(logits, c, EdgeRng(1))
+    assert smp.log_weight == NEG and not dead[smp.token] and not dead[c.checked].any()
+    assert sorted(c.checked) == sorted(live.tolist())              # every live token checked, once
+
+
+ESTIMATORS_ALL = ["recursive", "two_trace", "none"]
