@@ -164,7 +164,9 @@ def test_chooser_asap_truncation_dead_end_and_bad_prefix(bits):
     m.consume_token(t)
     t2 = ch.choose(logp, m, (t,), "k")
     m.consume_token(t2)
-    assert ch.choose(logp, m, (t, t2), "k") == EOS and ch.stats.dead_ends == 1   # fail closed: end the row
+    # Dead end (no way to finish within 3 tokens): not a fake EOS but a grammar-allowed bit, from the mask.
+    t3 = ch.choose(logp, m, (t, t2), "k")
+    assert t3 != EOS and m.is_token_allowed(t3) and ch.stats.dead_ends == 1
     assert ch.tries["k"].efg((t, t2)) == 0.0
     with pytest.raises(ValueError, match="not produced by this trie"):
         ch.choose(logp, gd.Matcher(bits), (1, 1), "other")

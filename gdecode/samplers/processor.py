@@ -115,9 +115,16 @@ class TokenChooser:
             tok = self._awrs(logits, c)
         else:
             tok = self._asap(logits, c, prefix, trie_key)
-        if tok < 0:                          # dead end: nothing allowed; end the row (fail closed)
+        if tok < 0:
+            # Dead end for the sampler (ASAp at its token budget, AWRS when the processed distribution puts
+            # no mass on any allowed token): fall back to the grammar mask over the raw logits. Forcing EOS
+            # here would hand the caller incomplete text that looks finished; this way the row goes on under
+            # the grammar (and is cut by the caller's length limit, visibly). EOS only if the grammar allows
+            # nothing else.
             self.stats.dead_ends += 1
-            tok = eos
+            tok = self._masked_fallback(logits, c)
+            if tok < 0:
+                tok = eos
         self.stats.tokens += 1
         self.stats.seconds += time.perf_counter() - t0
         return tok
@@ -139,6 +146,18 @@ class TokenChooser:
         self.stats.masks += s.n_masks
         self.stats.log_weight += log_weight
         return s.token if s.log_weight > -math.inf else -1
+
+    def _masked_fallback(self, logits: Any, c: MatcherConstraint) -> int:
+        """A grammar-allowed token from the raw logits (argmax when greedy), or −1 if none is allowed."""
+        x = np.asarray(to_numpy(logits), dtype=np.float64).reshape(-1)[: c.vocab_size]
+        allowed = np.flatnonzero(c.allowed_mask())
+        if allowed.size == 0:
+            return -1
+        z = np.where(np.isnan(x[allowed]), -np.inf, x[allowed])
+        if self.greedy or not np.isfinite(z).any():
+            return int(allowed[int(np.argmax(z))])
+        p = np.exp(z - z.max())
+        return int(allowed[int(self.rng.choice(allowed.size, p=p / p.sum()))])
 
     def _greedy_first_allowed(self, x: np.ndarray, c: MatcherConstraint) -> int:
         """Masked argmax by checking tokens in decreasing logit order (chunks of 8, then 64, ...)."""
