@@ -30,12 +30,11 @@ CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const 
   std::vector<bool> ignored(num_terminals, false);
   for (size_t t = 0; t < num_terminals; ++t) {
     ignored[t] = spec.terminal_ignored[t] != 0;
-    uint32_t first_state = uint32_t(nfa.size());
     if (spec.terminal_regex[t] >= 0)
       starts[t] = add_terminal_nfa(nfa, pool, uint32_t(spec.terminal_regex[t]), int32_t(t), limits_.max_nfa_states,
                                    &deadline);
-    terminal_states_end_.push_back(uint32_t(nfa.size()));  // terminal t owns [first_state, this end)
-    (void)first_state;
+    // NFA states are appended per terminal: terminal t owns [end of t-1, end of t).
+    terminal_states_end_.push_back(uint32_t(nfa.size()));
     for (uint32_t tok : spec.terminal_tokens[t]) {
       if (tok >= vocab_->vocab_size()) throw GrammarFailure("special token id out of range");
       special_tokens_.emplace_back(tok, uint32_t(t));
