@@ -292,9 +292,6 @@ bool CompiledGrammar::slice_fits(uint32_t dfa_state, uint32_t max_chars) const {
   // states for characters far ahead.
   SliceCheck r = explore_slice(dfa_state, max_chars, max_chars == 0 ? 32 : 32 + 16 * size_t(max_chars), true);
   if (r == SliceCheck::kFits) return true;
-  // Keys of open objects: "any string but the listed names" tracks the names' prefixes, so the state is
-  // not uniform, yet every string keeps it alive. Worth a wider search while the lexer has room to spare;
-  // proven states are remembered, so the key's later states cost nothing.
   if (max_chars != 0 || r != SliceCheck::kNotUniform) return false;
   // Keys of open objects: the lexer state mixes the listed names (literal terminals) with "any other
   // string" (one terminal that tracks the names' prefixes), so it is not uniform, yet that one terminal
