@@ -29,7 +29,7 @@ import torch
 
 from gdecode.samplers.asap import ASAp, ASApTrie
 from gdecode.samplers.awrs import AWRS
-from gdecode.samplers.base import LogitsConfig, MatcherConstraint, process_logits, to_numpy
+from gdecode.samplers.base import LogitsConfig, MaskSampler, MatcherConstraint, process_logits, to_numpy
 
 SAMPLERS = ("mask", "awrs", "smc", "asap")
 PROCESSOR_SAMPLERS = ("mask", "awrs", "asap")       # what a logits processor can run by itself
@@ -150,14 +150,13 @@ class TokenChooser:
     def _masked_fallback(self, logits: Any, c: MatcherConstraint) -> int:
         """A grammar-allowed token from the raw logits (argmax when greedy), or −1 if none is allowed."""
         x = np.asarray(to_numpy(logits), dtype=np.float64).reshape(-1)[: c.vocab_size]
-        allowed = np.flatnonzero(c.allowed_mask())
-        if allowed.size == 0:
-            return -1
-        z = np.where(np.isnan(x[allowed]), -np.inf, x[allowed])
-        if self.greedy or not np.isfinite(z).any():
-            return int(allowed[int(np.argmax(z))])
-        p = np.exp(z - z.max())
-        return int(allowed[int(self.rng.choice(allowed.size, p=p / p.sum()))])
+        x = np.where(np.isnan(x), -np.inf, x)
+        if not self.greedy:
+            s = MaskSampler().sample(x, c, self.rng)
+            if s.log_weight > -math.inf:
+                return s.token
+        allowed = np.flatnonzero(c.allowed_mask())  # greedy, or the model gives no allowed token any mass
+        return int(allowed[int(np.argmax(x[allowed]))]) if allowed.size else -1
 
     def _greedy_first_allowed(self, x: np.ndarray, c: MatcherConstraint) -> int:
         """Masked argmax by checking tokens in decreasing logit order (chunks of 8, then 64, ...)."""
