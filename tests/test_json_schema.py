@@ -621,6 +621,21 @@ def test_key_order(tok):
         gd.compile_json_schema(big, tok, key_order="any")
 
 
+def test_extra_keys_position(tok):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+              "patternProperties": {"^x": {"type": "string"}}}
+    before, between, after = '{"z": 0, "a": 1, "b": 2}', '{"a": 1, "x1": "s", "b": 2}', '{"a": 1, "b": 2, "z": 0}'
+    g = gd.compile_json_schema(schema, tok)  # default: extra keys after the listed ones
+    assert accepts(g, after) and accepts(g, '{"b": 2, "x1": "s", "z": [1]}') and accepts(g, '{"q": 1}')
+    assert not accepts(g, before) and not accepts(g, between)
+    assert not accepts(g, '{"a": 1, "b": 2, "x1": 3}')  # patternProperties still apply to the extra keys
+    g = gd.compile_json_schema(schema, tok, extra_keys="anywhere")
+    assert accepts(g, before) and accepts(g, between) and accepts(g, after)
+    assert not accepts(g, '{"x1": 3, "a": 1}')
+    with pytest.raises(ValueError, match="extra_keys"):
+        gd.compile_json_schema(schema, tok, extra_keys="first")
+
+
 def test_unique_items_over_finite_sets(tok):
     g = gd.compile_json_schema({"type": "array", "items": {"enum": ["a", "b", 1, 1.0]}, "uniqueItems": True,
                                 "minItems": 1}, tok)

@@ -21,7 +21,8 @@ warning). Everything else raises UnsupportedFeatureError (a warning with ``lenie
 Documented subsets (valid values never generated, never a false accept): numbers in exponent notation or
 with more than 15 digits under bounds; ``1.0`` is not an integer lexeme; strings longer than
 ``max_string_length`` (1000); formats as listed in :mod:`.formats`. Listed properties appear in
-``properties`` order unless ``key_order="any"`` (extra keys may interleave). Patterns follow ECMA-262
+``properties`` order unless ``key_order="any"``, and keys not listed come after them unless
+``extra_keys="anywhere"``. Patterns follow ECMA-262
 (``$`` is the strict end) while the ``jsonschema`` oracle uses Python's ``re``.
 """
 
@@ -52,7 +53,7 @@ def schema_to_ir(schema: Any, **options: Any) -> tuple[ir.Grammar, list[str]]:
 def compile_json_schema(schema: Any, tokenizer, *, limits=None, **options: Any):
     """Compile a JSON Schema (Draft 2020-12; dict, JSON text or Pydantic model class) for ``tokenizer``.
 
-    Options: see :class:`Options` (``whitespace``, ``max_whitespace``, ``key_order``,
+    Options: see :class:`Options` (``whitespace``, ``max_whitespace``, ``key_order``, ``extra_keys``,
     ``additional_properties_default``, ``string_escapes``, ``lenient``, ...). Raises SchemaError for invalid
     schemas (with the JSON pointer) and UnsupportedFeatureError for keywords not enforced exactly (unless
     ``lenient=True``: then they are listed in the compiled grammar's ``warnings``).

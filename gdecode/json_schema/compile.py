@@ -931,7 +931,7 @@ class SchemaCompiler:
         n_listed_max = 0
         for k in names:
             value = self._child(self.conj, value_parts(k))
-            if extra_member is not None:
+            if extra_member is not None and self.opt.extra_keys == "anywhere":
                 slots.append(("star", extra_member))
             key = b.anonymous_terminal(strings.literal_string_lexeme(k), "STR")
             member = b.rule(b.fresh("member"), [(key, self.colon, value)])

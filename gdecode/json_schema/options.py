@@ -33,9 +33,15 @@ class Options:
     ``whitespace="compact", separators=(", ", ": ")``.
 
     ``key_order``: ``"schema"`` (default): listed properties appear in the order of ``properties`` (then
-    ``required``); extra keys may sit between them. ``"any"``: listed properties in any order, each at most
+    ``required``). ``"any"``: listed properties in any order, each at most
     once (objects with more than ``max_any_order_keys`` listed properties raise LimitExceededError, and
     ``minProperties``/``maxProperties`` counting is not supported in this mode).
+
+    ``extra_keys``: where keys not listed in ``properties`` (allowed by ``additionalProperties`` or
+    ``patternProperties``) may appear when ``key_order="schema"``: ``"last"`` (default), after the listed
+    properties, as llguidance does: a model must write the schema's own keys before inventing others (a
+    small model prompted with a schema otherwise tends to copy it, ``"properties": {...}``, as an extra
+    key); ``"anywhere"``: also between listed properties, which accepts more of the valid JSON texts.
 
     ``max_string_length``: strings are generated with at most this many characters: a larger ``maxLength``
     is lowered to it (a subset of the valid strings, with a warning); a larger ``minLength`` raises
@@ -51,6 +57,7 @@ class Options:
     max_whitespace: int = 64
     separators: tuple[str, str] | None = None
     key_order: str = "schema"
+    extra_keys: str = "last"
     max_any_order_keys: int = 10
     max_depth: int = 32
     additional_properties_default: bool = True
@@ -80,6 +87,8 @@ class Options:
                 raise ValueError(f"separators must be (item, key) like (', ', ': '), got {self.separators!r}")
         if self.key_order not in ("schema", "any"):
             raise ValueError(f"key_order must be 'schema' or 'any', got {self.key_order!r}")
+        if self.extra_keys not in ("last", "anywhere"):
+            raise ValueError(f"extra_keys must be 'last' or 'anywhere', got {self.extra_keys!r}")
         if self.string_escapes != "standard":
             raise ValueError(f"string_escapes must be 'standard', got {self.string_escapes!r}")
         if not 1 <= int(self.max_whitespace) <= 10_000:
