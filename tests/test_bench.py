@@ -287,3 +287,29 @@ def test_model_run_two_schemas(tmp_path):
         assert by[("M/1", e)]["status"] in ("ok", "compile_error", "timeout"), by[("M/1", e)]
     summ = report.model_summary(results.latest(path))
     assert summ[("overall", "gdecode")]["declared"][0] == pytest.approx(0.5, abs=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_model_run_shared_prefill_matches_one_by_one(tmp_path):
+    """The shared-prefill batch writes what each engine writes alone (greedy), and a schema that makes one
+    engine hang is rerun engine by engine, so the others keep their result."""
+    from gdecode.bench import model_run
+
+    recs = [Record("S/0", "S", {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8},
+                                                                 "n": {"type": "integer"}}, "required": ["name"]}),
+            Record("S/1", "S", {"type": "string", "minLength": 100000})]
+    engines = installed_engines()
+    one = model_run.run(recs[:1], engines, tmp_path / "one", max_new_tokens=24, timeout=60, progress=False)
+    shared = model_run.run(recs, engines, tmp_path / "shared", max_new_tokens=24, timeout=20, progress=False,
+                           shared_prefill=True)
+    by_one = {r["engine"]: r for r in results.latest(one)}
+    by_shared = {(r["id"], r["engine"]): r for r in results.latest(shared)}
+    assert set(by_shared) == {(r.id, e) for r in recs for e in engines}
+    for e in engines:
+        a, b = by_one[e], by_shared[("S/0", e)]
+        assert b["status"] == "ok" and b["shared_prefill"], b
+        assert (b["output"], b["tokens"], b["valid"]) == (a["output"], a["tokens"], a["valid"]), (e, a, b)
+        assert b["ttft_s"] >= b["gct_s"] and (b["tpot_s"] is None or b["tpot_s"] > 0)
+        assert by_shared[("S/1", e)]["status"] in ("ok", "compile_error", "timeout")
+    assert by_shared[("S/1", "gdecode")]["status"] == "compile_error"

@@ -14,6 +14,7 @@ Output: one JSONL line per (schema, engine) in ``model.jsonl``; a rerun resumes.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -144,36 +145,159 @@ def generate_one(state: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
             "reason": reason, "output": text[:2000]}
 
 
+def _eos_ids(state: dict[str, Any]) -> set[int]:
+    ids = state["model"].generation_config.eos_token_id
+    ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
+    if state["tok"].eos_token_id is not None:
+        ids.add(state["tok"].eos_token_id)
+    return ids
+
+
+def generate_shared(state: dict[str, Any], task: dict[str, Any]) -> list[dict[str, Any]]:
+    """All of ``task["engines"]`` on one schema as one greedy batch that shares the prompt's prefill.
+
+    The prompt is the same for every engine, so its KV cache is computed once and copied to one row per
+    engine; each row is then masked by its own engine's processor, exactly as :func:`generate_one` would,
+    and leaves the batch when it ends. About 2.5x the throughput of one request at a time on a CPU. Times per
+    engine: TTFT = its GCT + the shared prefill + its first mask; TPOT = the batch's forward time per step
+    plus the engine's *own* mask time per step (the other rows' masks are left out, as if computed in
+    parallel).
+    """
+    import torch
+
+    tok, lm = state["tok"], state["model"]
+    results: dict[str, dict[str, Any]] = {}
+    rows: list[tuple[str, Any, float]] = []  # (engine, processor, gct)
+    for name in task["engines"]:
+        eng = state["engines"][name]
+        t0 = time.perf_counter()
+        try:
+            compiled = eng.compile(task["schema"])
+        except Exception as e:
+            results[name] = {"status": "compile_error", "error": f"{type(e).__name__}: {str(e)[:500]}",
+                             "gct_s": time.perf_counter() - t0}
+            continue
+        rows.append((name, eng.hf_processor(compiled), time.perf_counter() - t0))
+    if rows:
+        results.update(_decode_rows(tok, lm, rows, task, _eos_ids(state), torch))
+    return [results[name] for name in task["engines"]]
+
+
+def _decode_rows(tok: Any, lm: Any, rows: list, task: dict[str, Any], eos: set[int], torch: Any) -> dict:
+    inputs = build_prompt(tok, task["schema"], task["max_prompt_tokens"])
+    prompt = inputs["input_ids"]
+    n, limit = len(rows), task["max_new_tokens"]
+    # transformers 5.x renamed past_key_values to cache; older releases only know the old name
+    cache_arg = "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
+    with torch.inference_mode():
+        t = time.perf_counter()
+        out = lm(**inputs, use_cache=True)
+        prefill = time.perf_counter() - t
+        cache, logits = _cache_of(out), out.logits[:, -1, :].float()
+        cache.batch_repeat_interleave(n)
+        logits = logits.expand(n, -1)
+        active = list(range(n))  # row index of each batch position
+        new: list[list[int]] = [[] for _ in range(n)]
+        mask_s: list[list[float]] = [[] for _ in range(n)]
+        forward_s: list[float] = []  # forward time of each decoding step after the first token
+        done = [False] * n
+        gen_t0 = time.perf_counter()
+        gen_s = [0.0] * n
+        while active:
+            chosen = []
+            for pos, i in enumerate(active):
+                ids = torch.cat([prompt, torch.tensor([new[i]], dtype=prompt.dtype)], dim=1) if new[i] else prompt
+                t = time.perf_counter()
+                scores = rows[i][1](ids, logits[pos:pos + 1].clone())
+                mask_s[i].append(time.perf_counter() - t)
+                tok_id = int(torch.argmax(scores[0]))
+                chosen.append(tok_id)
+                if tok_id not in eos:
+                    new[i].append(tok_id)
+                if tok_id in eos or len(new[i]) >= limit:
+                    done[i] = True
+                    gen_s[i] = time.perf_counter() - gen_t0
+            keep = [pos for pos, i in enumerate(active) if not done[i]]
+            if not keep:
+                break
+            if len(keep) < len(active):
+                cache.batch_select_indices(torch.tensor(keep))
+            nxt = torch.tensor([[chosen[pos]] for pos in keep], dtype=prompt.dtype)
+            active = [active[pos] for pos in keep]
+            t = time.perf_counter()
+            out = lm(input_ids=nxt, use_cache=True, **{cache_arg: cache})
+            forward_s.append(time.perf_counter() - t)
+            cache, logits = _cache_of(out), out.logits[:, -1, :].float()
+    results = {}
+    for i, (name, _proc, gct) in enumerate(rows):
+        k = len(mask_s[i])  # tokens chosen, EOS included (as a streamer counts it)
+        text = tok.decode(new[i], skip_special_tokens=True)
+        valid, reason = validate_output(text, task["schema"])
+        steps = [forward_s[j - 1] + mask_s[i][j] for j in range(1, k)]
+        results[name] = {"status": "ok", "gct_s": gct, "ttft_s": gct + prefill + mask_s[i][0],
+                         "tpot_s": sum(steps) / len(steps) if steps else None, "gen_s": prefill + gen_s[i],
+                         "tokens": k, "hit_limit": len(new[i]) >= limit, "valid": valid, "reason": reason,
+                         "output": text[:2000], "shared_prefill": True}
+    return results
+
+
 # ------------------------------------------------------------------------------------------ parent side
 def run(records: list[Record], engines: list[str], out_dir: Path, *, model: str | None = None,
         max_new_tokens: int = 256, max_prompt_tokens: int = 1024, timeout: float = 300.0,
-        progress: bool = True) -> Path:
-    """Generate for every (record, engine) pair not yet in ``out_dir/model.jsonl``; returns that path."""
+        progress: bool = True, shared_prefill: bool = False, threads: int = 2) -> Path:
+    """Generate for every (record, engine) pair not yet in ``out_dir/model.jsonl``; returns that path.
+
+    ``shared_prefill``: the engines of one schema decode as one batch (:func:`generate_shared`); the
+    timeout then covers the whole batch and is multiplied by the number of engines in it."""
     from gdecode.bench.masks import _progress
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model.jsonl"
     done = done_keys(path)
-    todo = [(r, e) for r in records for e in engines if (r.id, e) not in done]
-    if not todo:
+    groups = [(r, [e for e in engines if (r.id, e) not in done]) for r in records]
+    groups = [(r, es) for r, es in groups if es]
+    if not shared_prefill:
+        groups = [(r, [e]) for r, es in groups for e in es]
+    if not groups:
         return path
-    worker = IsolatedWorker("gdecode.bench.model_run:init_worker", "gdecode.bench.model_run:generate_one",
-                            (model, list(engines)))
-    bar = _progress(len(todo), progress, "model")
+    handle = "generate_shared" if shared_prefill else "generate_one"
+    worker = IsolatedWorker("gdecode.bench.model_run:init_worker", f"gdecode.bench.model_run:{handle}",
+                            (model, list(engines), threads))
+    bar = _progress(sum(len(es) for _r, es in groups), progress, "model")
     try:
-        for r, e in todo:
-            rec: dict[str, Any] = {"id": r.id, "split": r.split, "engine": e, "model": model or "smollm2-135m-instruct",
-                                   "max_new_tokens": max_new_tokens}
+        for r, es in groups:
+            task = {"schema": r.schema, "max_new_tokens": max_new_tokens, "max_prompt_tokens": max_prompt_tokens}
+            if shared_prefill:
+                task["engines"] = es
+            else:
+                task["engine"] = es[0]
             try:
-                rec.update(worker.run({"engine": e, "schema": r.schema, "max_new_tokens": max_new_tokens,
-                                       "max_prompt_tokens": max_prompt_tokens}, timeout))
+                got = worker.run(task, timeout * len(es))
+                if not isinstance(got, list) and len(es) > 1:
+                    # A timeout or crash of the batch: rerun the engines one by one, so that one engine
+                    # hanging (e.g. unrolling a huge minLength) does not cost the others their result.
+                    got = [_first(worker.run({**task, "engines": [e]}, timeout)) for e in es]
             except WorkerInitError as err:
                 print(f"[gdecode bench] cannot start the model worker: {err}", file=sys.stderr)
                 raise
-            append_jsonl(path, rec)
-            bar.update(1)
+            outs = got if isinstance(got, list) else [got]
+            for e, res in zip(es, outs, strict=True):
+                rec: dict[str, Any] = {"id": r.id, "split": r.split, "engine": e,
+                                       "model": model or "smollm2-135m-instruct", "max_new_tokens": max_new_tokens}
+                rec.update(res)
+                append_jsonl(path, rec)
+            bar.update(len(es))
     finally:
         bar.close()
         worker.close()
     return path
+
+
+def _cache_of(out: Any) -> Any:
+    return out.get("cache") if out.get("cache") is not None else out.get("past_key_values")
+
+
+def _first(result: Any) -> dict[str, Any]:
+    return result[0] if isinstance(result, list) else result
+
