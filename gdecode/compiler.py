@@ -133,9 +133,11 @@ def _regex_props(node: ir.Regex, memo: dict) -> tuple[bool, bool]:
     return out
 
 
-def trim(grammar: ir.Grammar, special_ids: dict[str, int]) -> ir.Grammar:
+def trim(grammar: ir.Grammar, special_ids: dict[str, int],
+         nonempty: dict[str, bool] | None = None) -> ir.Grammar:
     """Drops alternatives that can never derive a string and rules unreachable from the start, so every
-    state the matcher reaches has a continuation. Raises GrammarError if the language is empty."""
+    state the matcher reaches has a continuation. Raises GrammarError if the language is empty.
+    ``nonempty``: whether each regex terminal matches a non-empty string, when already known."""
     grammar.validate()
     memo: dict = {}
     productive: set[str] = set()
@@ -143,7 +145,7 @@ def trim(grammar: ir.Grammar, special_ids: dict[str, int]) -> ir.Grammar:
         if t.special_token is not None:
             if t.special_token in special_ids:
                 productive.add(name)
-        elif _regex_props(t.regex, memo)[1]:
+        elif nonempty[name] if nonempty is not None else _regex_props(t.regex, memo)[1]:
             productive.add(name)
     changed = True
     while changed:
@@ -173,29 +175,44 @@ def trim(grammar: ir.Grammar, special_ids: dict[str, int]) -> ir.Grammar:
 
 # ----------------------------------------------------------------------------------------- flattening
 class _RegexFlattener:
+    """Regex trees into the flat int array the core reads (one node = a tag, then its fields; children by
+    index). Structurally equal subtrees are emitted once. Also records, per node, whether it matches
+    something and whether it matches a non-empty string (what :func:`trim` needs), at no extra walk."""
+
     def __init__(self) -> None:
         self.flat: list[int] = []
         self.count = 0
         self.steps = 0
-        self.memo: dict[ir.Regex, int] = {}
+        self.memo: dict[ir.Regex, int] = {}  # structural: equal trees built apart share one index
+        self.ids: dict[int, int] = {}  # id(node) -> index: the fast path (the trees are alive meanwhile)
+        self.props: list[tuple[bool, bool]] = []  # per index: (matches something, matches non-empty)
 
     def add(self, node: ir.Regex) -> int:
         # Iterative post-order, so deeply nested regexes cannot overflow Python's stack.
+        ids, memo = self.ids, self.memo
         stack: list[tuple[ir.Regex, bool]] = [(node, False)]
         while stack:
             self.steps += 1
             if self.steps & 0x3FF == 0:
                 deadline.check("flattening regexes")
             cur, ready = stack.pop()
-            if cur in self.memo:
+            if id(cur) in ids:
                 continue
-            children = self._children(cur)
-            if not ready and any(c not in self.memo for c in children):
-                stack.append((cur, True))
-                stack.extend((c, False) for c in children if c not in self.memo)
-                continue
+            if not ready:
+                idx = memo.get(cur)
+                if idx is not None:
+                    ids[id(cur)] = idx
+                    continue
+                pending = [c for c in self._children(cur) if id(c) not in ids]
+                if pending:
+                    stack.append((cur, True))
+                    stack.extend((c, False) for c in pending)
+                    continue
             self._emit(cur)
-        return self.memo[node]
+        return ids[id(node)]
+
+    def nonempty(self, index: int) -> bool:
+        return self.props[index][1]
 
     @staticmethod
     def _children(node: ir.Regex) -> tuple[ir.Regex, ...]:
@@ -206,19 +223,30 @@ class _RegexFlattener:
         return ()
 
     def _emit(self, node: ir.Regex) -> None:
-        f = self.flat
-        if isinstance(node, ir.Chars) or isinstance(node, ir.Bytes):
+        f, ids, props = self.flat, self.ids, self.props
+        if isinstance(node, (ir.Chars, ir.Bytes)):
             f += [0 if isinstance(node, ir.Chars) else 1, len(node.ranges)]
             for lo, hi in node.ranges:
                 f += [lo, hi]
+            out = (bool(node.ranges), bool(node.ranges))
         elif isinstance(node, (ir.Seq, ir.Alt)):
-            f += [2 if isinstance(node, ir.Seq) else 3, len(node.items)]
-            f += [self.memo[c] for c in node.items]
+            kids = [ids[id(c)] for c in node.items]
+            f += [2 if isinstance(node, ir.Seq) else 3, len(kids)]
+            f += kids
+            if isinstance(node, ir.Seq):
+                some = all(props[k][0] for k in kids)
+                out = (some, some and any(props[k][1] for k in kids))
+            else:
+                out = (any(props[k][0] for k in kids), any(props[k][1] for k in kids))
         elif isinstance(node, ir.Repeat):
-            f += [4, self.memo[node.item], node.min, -1 if node.max is None else node.max]
+            k = ids[id(node.item)]
+            f += [4, k, node.min, -1 if node.max is None else node.max]
+            some, nonempty = props[k]
+            out = (True, False) if node.max == 0 else (node.min == 0 or some, some and nonempty)
         else:
             raise GrammarError(f"unknown regex node {type(node).__name__}")
-        self.memo[node] = self.count
+        self.memo[node] = ids[id(node)] = self.count
+        props.append(out)
         self.count += 1
 
 
@@ -239,13 +267,16 @@ def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Li
 def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
              warnings: list[str] | None) -> CompiledGrammar:
     special_ids = dict(tokenizer.special_tokens)
-    g = trim(grammar, special_ids)
+    # Flatten first: the flattener learns which terminals match a non-empty string, which trimming needs.
+    # (A terminal trimming then drops leaves unused nodes in the array; the core ignores them.)
+    flattener = _RegexFlattener()
+    regex_of = {name: flattener.add(t.regex) for name, t in grammar.terminals.items() if t.special_token is None}
+    g = trim(grammar, special_ids, {name: flattener.nonempty(i) for name, i in regex_of.items()})
     terminal_names = list(g.terminals)
     rule_names = list(g.rules)
     symbol = {name: i for i, name in enumerate(terminal_names)}
     symbol.update({name: len(terminal_names) + i for i, name in enumerate(rule_names)})
 
-    flattener = _RegexFlattener()
     terminal_regex, terminal_ignored, terminal_tokens = [], [], []
     for name in terminal_names:
         t = g.terminals[name]
@@ -253,7 +284,7 @@ def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
             terminal_regex.append(-1)
             terminal_tokens.append([special_ids[t.special_token]])
         else:
-            terminal_regex.append(flattener.add(t.regex))
+            terminal_regex.append(regex_of[name])
             terminal_tokens.append([])
         terminal_ignored.append(1 if t.ignore else 0)
 
