@@ -54,7 +54,7 @@ test-vllm: $(VVENV)/.deps $(CORE_SRC)
 AVENV      := .venv-asan
 CORE_TESTS := tests/test_engine_differential.py tests/test_grammars.py tests/test_regex.py tests/test_frontends.py \
               tests/test_concurrency.py tests/test_pathological.py tests/test_fuzz_props.py tests/test_json_schema.py \
-              tests/test_token_slices.py
+              tests/test_token_slices.py tests/test_flatten.py
 # libstdc++ is preloaded too: otherwise ASan's __cxa_throw interceptor finds no real function (python does
 # not link libstdc++) and the first C++ exception aborts the process.
 SAN_ENV     = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \

@@ -176,7 +176,8 @@ def trim(grammar: ir.Grammar, special_ids: dict[str, int],
 # ----------------------------------------------------------------------------------------- flattening
 class _RegexFlattener:
     """Regex trees into the flat int array the core reads (one node = a tag, then its fields; children by
-    index). Structurally equal subtrees are emitted once. Also records, per node, whether it matches
+    index). Structurally equal subtrees are emitted once. The reference of the core's ``flatten_regexes``
+    (same array, tested), which compiling uses; the fuzz corpus builder uses this one. Also records, per node, whether it matches
     something and whether it matches a non-empty string (what :func:`trim` needs), at no extra walk."""
 
     def __init__(self) -> None:
@@ -267,11 +268,13 @@ def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Li
 def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
              warnings: list[str] | None) -> CompiledGrammar:
     special_ids = dict(tokenizer.special_tokens)
-    # Flatten first: the flattener learns which terminals match a non-empty string, which trimming needs.
-    # (A terminal trimming then drops leaves unused nodes in the array; the core ignores them.)
-    flattener = _RegexFlattener()
-    regex_of = {name: flattener.add(t.regex) for name, t in grammar.terminals.items() if t.special_token is None}
-    g = trim(grammar, special_ids, {name: flattener.nonempty(i) for name, i in regex_of.items()})
+    # Flatten first (in the core: the Python _RegexFlattener below is its reference): it also tells which
+    # terminals match a non-empty string, which trimming needs. A terminal trimming then drops leaves unused
+    # nodes in the array; the core ignores them.
+    named = [(name, t.regex) for name, t in grammar.terminals.items() if t.special_token is None]
+    flat, roots, nonempty = _core.flatten_regexes([r for _name, r in named])
+    regex_of = {name: root for (name, _r), root in zip(named, roots, strict=True)}
+    g = trim(grammar, special_ids, {name: ne for (name, _r), ne in zip(named, nonempty, strict=True)})
     terminal_names = list(g.terminals)
     rule_names = list(g.rules)
     symbol = {name: i for i, name in enumerate(terminal_names)}
@@ -295,7 +298,7 @@ def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
             prod_rhs.append([symbol[s] for s in alt])
 
     core = _core.CompiledGrammar(
-        core_vocabulary(tokenizer), flattener.flat, terminal_regex, terminal_ignored, terminal_tokens,
+        core_vocabulary(tokenizer), flat, terminal_regex, terminal_ignored, terminal_tokens,
         len(rule_names), prod_lhs, prod_rhs, symbol[g.start], limits.to_core())
     return CompiledGrammar(core, tokenizer, g, limits, warnings)
 

@@ -3,6 +3,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/pair.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -11,10 +12,12 @@
 #include <algorithm>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include "core/apply_mask.hpp"  // apply_bitmask_cpu
 #include "core/grammar.hpp"
 #include "core/matcher.hpp"
+#include "core/regex.hpp"
 #include "core/vocab.hpp"
 
 namespace nb = nanobind;
@@ -50,6 +53,79 @@ void fill_row(Matcher& m, uint32_t* row, size_t width) {
   m.fill_bitmask(row);
   std::fill(row + nw, row + width, 0u);  // a wider mask (larger logit width) never allows the tail
 }
+
+// Walks Python IR regex trees (gdecode.ir: Chars, Bytes, Seq, Alt, Repeat, told apart by their _TAG) into
+// a RegexFlatBuilder: post-order with an explicit stack, each Python object once (by identity), in the
+// order of gdecode.compiler._RegexFlattener, so both produce the same array.
+class RegexTreeWalker {
+ public:
+  uint32_t add(nb::handle root) {
+    stack_.push_back({root.ptr(), false});
+    while (!stack_.empty()) {
+      auto [cur, ready] = stack_.back();
+      stack_.pop_back();
+      if (seen_.count(cur)) continue;
+      nb::handle h(cur);
+      int tag = tag_of(h);
+      if (!ready && (tag == kSeq || tag == kAlt || tag == kRepeat)) {
+        size_t mark = stack_.size();
+        auto visit = [&](nb::handle c) {
+          if (!seen_.count(c.ptr())) stack_.push_back({c.ptr(), false});
+        };
+        if (tag == kRepeat) {
+          visit(h.attr("item"));
+        } else {
+          for (nb::handle c : h.attr("items")) visit(c);
+        }
+        if (stack_.size() > mark) {
+          stack_.insert(stack_.begin() + mark, {cur, true});
+          continue;
+        }
+      }
+      seen_[cur] = emit(h, tag);
+    }
+    return seen_.at(root.ptr());
+  }
+
+  RegexFlatBuilder builder;
+
+ private:
+  static constexpr int kChars = 1, kBytes = 2, kSeq = 3, kAlt = 4, kRepeat = 5;  // gdecode.ir _TAG values
+
+  int tag_of(nb::handle h) {
+    PyTypeObject* type = Py_TYPE(h.ptr());
+    auto it = tags_.find(type);
+    if (it != tags_.end()) return it->second;
+    nb::object tag = nb::getattr(h, "_TAG", nb::none());
+    int t = nb::isinstance<nb::int_>(tag) ? nb::cast<int>(tag) : 0;
+    if (t < kChars || t > kRepeat)
+      throw GrammarFailure(std::string("unknown regex node ") + nb::type_name(h.type()).c_str());
+    tags_.emplace(type, t);
+    return t;
+  }
+
+  uint32_t emit(nb::handle h, int tag) {
+    if (tag == kChars || tag == kBytes) {
+      ranges_.clear();
+      for (nb::handle r : h.attr("ranges")) ranges_.push_back(nb::cast<std::pair<uint32_t, uint32_t>>(r));
+      return builder.ranges(tag == kChars ? RegexKind::Chars : RegexKind::Bytes, ranges_);
+    }
+    if (tag == kRepeat) {
+      nb::object max = h.attr("max");
+      return builder.repeat(seen_.at(h.attr("item").ptr()), nb::cast<uint32_t>(h.attr("min")),
+                            max.is_none() ? -1 : nb::cast<int64_t>(max));
+    }
+    children_.clear();
+    for (nb::handle c : h.attr("items")) children_.push_back(seen_.at(c.ptr()));
+    return builder.list(tag == kSeq ? RegexKind::Seq : RegexKind::Alt, children_);
+  }
+
+  std::vector<std::pair<PyObject*, bool>> stack_;
+  std::unordered_map<PyObject*, uint32_t> seen_;  // the trees are alive for the whole call
+  std::unordered_map<PyTypeObject*, int> tags_;
+  std::vector<std::pair<uint32_t, uint32_t>> ranges_;
+  std::vector<uint32_t> children_;
+};
 
 }  // namespace
 
@@ -114,6 +190,21 @@ NB_MODULE(_core, m) {
            nb::arg("start_symbol"), nb::arg("limits"))
       .def_prop_ro("num_lexer_states", &CompiledGrammar::num_lexer_states)
       .def_prop_ro("num_productions", [](const CompiledGrammar& g) { return g.tables().prods.size(); });
+
+  m.def(
+      "flatten_regexes",
+      [](nb::list roots) {
+        RegexTreeWalker walker;
+        std::vector<uint32_t> index;
+        std::vector<bool> nonempty;
+        for (nb::handle r : roots) {
+          index.push_back(walker.add(r));
+          nonempty.push_back(walker.builder.matches_nonempty(index.back()));
+        }
+        return std::make_tuple(walker.builder.flat(), index, nonempty);
+      },
+      nb::arg("roots"),
+      "(flat encoding, index of each root, whether each root matches a non-empty string) of IR regex trees");
 
   nb::class_<Matcher>(m, "Matcher")
       .def(nb::init<std::shared_ptr<const CompiledGrammar>>(), nb::arg("grammar"))

@@ -45,6 +45,65 @@ RegexPool RegexPool::decode(const std::vector<int64_t>& flat) {
   return pool;
 }
 
+size_t RegexFlatBuilder::KeyHash::operator()(const std::vector<int64_t>& v) const {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the words
+  for (int64_t x : v) h = (h ^ uint64_t(x)) * 1099511628211ull;
+  return size_t(h ^ (h >> 32));
+}
+
+uint32_t RegexFlatBuilder::child(uint32_t c) const {
+  if (c >= props_.size()) throw GrammarFailure("bad regex child index");
+  return c;
+}
+
+uint32_t RegexFlatBuilder::intern(uint8_t props) {
+  auto [it, added] = index_.try_emplace(key_, uint32_t(props_.size()));
+  if (added) {
+    flat_.insert(flat_.end(), key_.begin(), key_.end());
+    props_.push_back(props);
+  }
+  return it->second;
+}
+
+uint32_t RegexFlatBuilder::ranges(RegexKind kind, const std::vector<std::pair<uint32_t, uint32_t>>& ranges) {
+  if (kind != RegexKind::Chars && kind != RegexKind::Bytes) throw GrammarFailure("bad regex node kind");
+  uint32_t top = kind == RegexKind::Chars ? 0x10FFFF : 0xFF;
+  key_.assign({int64_t(kind), int64_t(ranges.size())});
+  for (auto [lo, hi] : ranges) {
+    if (hi < lo || hi > top) throw GrammarFailure("bad character range in regex");
+    key_.push_back(lo);
+    key_.push_back(hi);
+  }
+  return intern(ranges.empty() ? 0 : kSome | kNonEmpty);
+}
+
+uint32_t RegexFlatBuilder::list(RegexKind kind, const std::vector<uint32_t>& children) {
+  if (kind != RegexKind::Seq && kind != RegexKind::Alt) throw GrammarFailure("bad regex node kind");
+  key_.assign({int64_t(kind), int64_t(children.size())});
+  bool seq = kind == RegexKind::Seq;
+  bool all_some = true, any_some = false, any_nonempty = false;
+  for (uint32_t c : children) {
+    uint8_t p = props_[child(c)];
+    key_.push_back(c);
+    all_some &= bool(p & kSome);
+    any_some |= bool(p & kSome);
+    any_nonempty |= bool(p & kNonEmpty);
+  }
+  bool some = seq ? all_some : any_some;
+  bool nonempty = seq ? all_some && any_nonempty : any_nonempty;
+  return intern(uint8_t((some ? kSome : 0) | (nonempty ? kNonEmpty : 0)));
+}
+
+uint32_t RegexFlatBuilder::repeat(uint32_t c, uint32_t min, int64_t max) {
+  if (min > 0xFFFFFFF || max > 0xFFFFFFF || (max >= 0 && max < int64_t(min)))
+    throw GrammarFailure("bad repeat bounds in regex");
+  uint8_t p = props_[child(c)];
+  key_.assign({int64_t(RegexKind::Repeat), int64_t(c), int64_t(min), max < 0 ? -1 : max});
+  bool some = max == 0 || min == 0 || (p & kSome);
+  bool nonempty = max != 0 && (p & kSome) && (p & kNonEmpty);
+  return intern(uint8_t((some ? kSome : 0) | (nonempty ? kNonEmpty : 0)));
+}
+
 uint32_t Nfa::add_state() {
   trans.emplace_back();
   eps.emplace_back();

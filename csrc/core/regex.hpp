@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,33 @@ struct RegexPool {
   std::vector<RegexNode> nodes;
   // Decodes the flat encoding produced by gdecode/compiler.py (see there). Throws GrammarFailure.
   static RegexPool decode(const std::vector<int64_t>& flat);
+};
+
+// Builds the flat encoding RegexPool::decode reads, bottom-up (children before parents), storing
+// structurally equal nodes once. Also records per node whether it matches some string and some non-empty
+// string, which grammar trimming needs. Throws GrammarFailure on malformed input.
+class RegexFlatBuilder {
+ public:
+  uint32_t ranges(RegexKind kind, const std::vector<std::pair<uint32_t, uint32_t>>& ranges);  // Chars/Bytes
+  uint32_t list(RegexKind kind, const std::vector<uint32_t>& children);                      // Seq/Alt
+  uint32_t repeat(uint32_t child, uint32_t min, int64_t max);                                // max < 0: unbounded
+
+  const std::vector<int64_t>& flat() const { return flat_; }
+  size_t size() const { return props_.size(); }
+  bool matches_nonempty(uint32_t node) const { return props_.at(node) & kNonEmpty; }
+
+ private:
+  static constexpr uint8_t kSome = 1, kNonEmpty = 2;
+  struct KeyHash {
+    size_t operator()(const std::vector<int64_t>& v) const;
+  };
+  uint32_t intern(uint8_t props);
+  uint32_t child(uint32_t c) const;
+
+  std::vector<int64_t> flat_;
+  std::vector<uint8_t> props_;
+  std::vector<int64_t> key_;  // the node being built
+  std::unordered_map<std::vector<int64_t>, uint32_t, KeyHash> index_;
 };
 
 struct NfaTransition {
