@@ -636,6 +636,23 @@ def test_extra_keys_position(tok):
         gd.compile_json_schema(schema, tok, extra_keys="first")
 
 
+def test_enum_makes_the_whole_intersection_finite(tok, monkeypatch):
+    """An enum beside keywords with no grammar of their own (here a ``not`` of object/array schemas) is the
+    set of its values the whole schema accepts."""
+    from gdecode.json_schema.compile import SchemaCompiler
+
+    schema = {"enum": [{"a": 1}, {"a": 2, "b": 1}, 3, [1, 1], [1, 2]],
+              "not": {"anyOf": [{"type": "object", "minProperties": 2}, {"type": "array", "uniqueItems": True}]}}
+    g = gd.compile_json_schema(schema, tok)
+    for text in ['{"a": 1}', '{"a":2,"b":1}', "3", "3.0", "[1,1]", "[1, 2]", "4", '{"a": 2}']:
+        assert accepts(g, text) == validates(schema, json.loads(text)), text
+    with pytest.raises(GrammarError, match="matches no string"):  # no candidate is left
+        gd.compile_json_schema({"allOf": [{"const": "x"}, {"not": {"not": {"maxLength": 0}}}]}, tok)
+    monkeypatch.setattr(SchemaCompiler, "_finite_conjunction", lambda *_a: False)
+    with pytest.raises(UnsupportedFeatureError, match="not"):
+        gd.compile_json_schema(schema, tok)
+
+
 def test_unique_items_over_finite_sets(tok):
     g = gd.compile_json_schema({"type": "array", "items": {"enum": ["a", "b", 1, 1.0]}, "uniqueItems": True,
                                 "minItems": 1}, tok)

@@ -218,11 +218,12 @@ def test_full_benchmark(checker):
     counts, per_split, problems = run_all(checker)
     assert counts["false_accept"] == 0, [p for p in problems if p[0] == "false_accept"]
     # ratchets (raise as support grows)
-    assert counts["compiled"] >= int(os.environ.get("GDECODE_JSB_MIN_COMPILED", "7290")), counts
-    # 81: the one-ANYSTAR complement of property names (strings.not_in_regex) made 29 more schemas fit the
-    # NFA limit; one of them (Github_ultra/o58926) has valid instances rejected, as the old construction
-    # also does with a larger limit.
-    assert counts["valid_rejected"] <= 81, [p for p in problems if p[0] == "valid_rejected"][:50]
+    assert counts["compiled"] >= int(os.environ.get("GDECODE_JSB_MIN_COMPILED", "7640")), counts
+    # 95 = 81 before session 4 + 7 whose extra keys the schema-wide key-order heuristic of `texts` puts
+    # before listed ones (gdecode writes keys not in `properties` last by default since then; all 7 pass
+    # with extra_keys="anywhere") + 7 in schemas newly compiled in session 4 (keys in another order than
+    # `properties`, e.g. Github_ultra/o6375).
+    assert counts["valid_rejected"] <= 95, [p for p in problems if p[0] == "valid_rejected"][:50]
 
 
 def run_all(checker: Checker, llg=None, out=None):

@@ -179,7 +179,7 @@ class SchemaCompiler:
         name = self.b.fresh("s")
         self.memo[key] = name
         self._check_budget()
-        if self._union_of_branches(parts, name):
+        if self._finite_conjunction(parts, name) or self._union_of_branches(parts, name):
             return name
         alternatives: list[list[Conjunct]] = [[]]
         for schema, ptr, base in parts:
@@ -194,6 +194,38 @@ class SchemaCompiler:
                 bodies.append((sub,))
         self.b.rule(name, bodies)
         return name
+
+    def _finite_conjunction(self, parts: tuple[Part, ...], name: str) -> bool:
+        """An ``enum`` or ``const`` at the top of a part (or of one of its ``allOf`` members) makes the whole
+        intersection finite: the candidates every part accepts, each checked against the parts as they are
+        (see :meth:`_finite_values`). Exact, and keywords with no grammar of their own (``not`` of an object
+        schema, say) then need none."""
+        candidates = None
+        for schema, _ptr, _base in parts:
+            if not isinstance(schema, dict):
+                continue
+            members = schema.get("allOf") if isinstance(schema.get("allOf"), list) else []
+            for s in (schema, *members):
+                if not isinstance(s, dict):
+                    continue
+                if "const" in s:
+                    found = [s["const"]]
+                elif isinstance(s.get("enum"), list):
+                    found = s["enum"]
+                else:
+                    continue
+                if candidates is None or len(found) < len(candidates):
+                    candidates = found
+        if candidates is None:
+            return False
+        keep, seen = [], set()
+        for v in self._finite_values(candidates, [Conjunct(schema, ptr, base) for schema, ptr, base in parts]):
+            key = _canon(v)
+            if key not in seen:
+                seen.add(key)
+                keep.append(v)
+        self.b.rule(name, [(self.literal(v),) for v in keep])
+        return True
 
     def _union_of_branches(self, parts: tuple[Part, ...], name: str) -> bool:
         """A schema that is only ``anyOf`` (or ``oneOf`` with provably disjoint branches) is the union of its
