@@ -737,3 +737,30 @@ def test_openai_server_vllm_xargs(tmp_path, jsb_cases):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+@pytest.mark.model
+@needs_vllm
+def test_benchmark_runner_on_vllm(tmp_path):
+    """`gdecode bench jsonschemabench --backend vllm`: gdecode through its logits processor and XGrammar
+    through vLLM's own backend; a schema an engine refuses is recorded, not sent."""
+    from gdecode.bench import results, vllm_run
+    from gdecode.bench.data import Record
+    from gdecode.bench.model_run import validate_output
+
+    recs = [Record("V/0", "V", {"type": "object", "properties": {"n": {"type": "integer", "minimum": 3}},
+                                "required": ["n"], "additionalProperties": False}),
+            Record("V/1", "V", {"type": "string", "minLength": 100000})]
+    path = vllm_run.run(recs, ["gdecode", "xgrammar"], tmp_path, max_new_tokens=24, max_prompt_tokens=200,
+                        timeout=120, chunk=2, progress=False)
+    by = {(r["id"], r["engine"]): r for r in results.latest(path)}
+    assert set(by) == {(r.id, e) for r in recs for e in ("gdecode", "xgrammar")}
+    for e in ("gdecode", "xgrammar"):
+        r = by[("V/0", e)]
+        assert r["status"] == "ok" and r["backend"] == "vllm" and r["tokens"] > 0, r
+        assert r["valid"] == validate_output(r["output"], recs[0].schema)[0]
+        assert r["ttft_s"] >= r["gct_s"] >= 0
+    assert by[("V/0", "gdecode")]["valid"]  # a finished greedy output under gdecode is schema-valid
+    assert by[("V/1", "gdecode")]["status"] == "compile_error"

