@@ -9,8 +9,9 @@ Per engine, in a spawned worker process of its own (:mod:`gdecode.bench.worker`)
 2. **Generation**: one vLLM engine per engine: gdecode through its V1 logits processor
    (``extra_args["gdecode"]``), the peers through vLLM's own structured-output backends (``xgrammar``,
    ``guidance`` = llguidance, ``outlines`` = outlines-core), each with vLLM's settings for it. Schemas go in
-   chunks of ``chunk`` requests that vLLM batches; a request still unfinished ``timeout`` seconds after
-   its chunk started is aborted (status ``timeout``). Greedy, same prompts as the HF run.
+   chunks of ``chunk`` requests that vLLM batches; a request without a new token for ``timeout`` seconds
+   (e.g. a grammar that never finishes compiling) is aborted (status ``timeout``). Greedy, same prompts as
+   the HF run.
 3. Each output is validated like the HF run's. TTFT = GCT + the time from the chunk's start to the
    request's first token (so it includes waiting for the batch's prefill, as a server's would); TPOT =
    (last token - first token) / (tokens - 1).
@@ -98,14 +99,15 @@ def generate_chunk(state: dict[str, Any], task: dict[str, Any]) -> dict[str, dic
         except Exception as e:  # vLLM's own validation refused the schema
             out[item["id"]] = {"status": "compile_error", "error": f"vLLM: {type(e).__name__}: {str(e)[:400]}"}
             continue
-        live[rid] = {"id": item["id"], "schema": item["schema"], "first": None, "last": None}
+        live[rid] = {"id": item["id"], "schema": item["schema"], "first": None, "last": None, "n": 0, "moved": t0}
     while live:
         now = time.perf_counter()
-        if now - t0 > task["timeout"]:
-            core.abort_request(list(live))
-            for r in live.values():
-                out[r["id"]] = {"status": "timeout"}
-            break
+        stalled = [rid for rid, r in live.items() if now - r["moved"] > task["timeout"]]
+        if stalled:  # no new token for `timeout` seconds (e.g. a grammar that never finishes compiling)
+            core.abort_request(stalled)
+            for rid in stalled:
+                out[live.pop(rid)["id"]] = {"status": "timeout"}
+            continue
         for res in core.step():
             r = live.get(res.request_id)
             if r is None:
@@ -115,8 +117,8 @@ def generate_chunk(state: dict[str, Any], task: dict[str, Any]) -> dict[str, dic
             t = time.perf_counter()
             if n and r["first"] is None:
                 r["first"] = t
-            if n:
-                r["last"] = t
+            if n > r["n"]:
+                r["last"], r["moved"], r["n"] = t, t, n
             if res.finished:
                 del live[res.request_id]
                 text = got.text if got is not None else ""
@@ -145,20 +147,24 @@ def _logit_width(model: str) -> int | None:
 # ------------------------------------------------------------------------------------------ parent side
 def run(records: list[Record], engines: list[str], out_dir: Path, *, model: str | None = None,
         max_new_tokens: int = 256, max_prompt_tokens: int = 1024, timeout: float = 300.0, chunk: int = 32,
-        progress: bool = True) -> Path:
-    """Every (record, engine) pair not yet in ``out_dir/model.jsonl``, engine by engine."""
+        round_size: int = 100, progress: bool = True) -> Path:
+    """Every (record, engine) pair not yet in ``out_dir/model.jsonl``. Records go in rounds of
+    ``round_size``, each round through every engine (one vLLM engine at a time: memory), so an interrupted
+    run leaves comparable results for all engines."""
     from gdecode.bench.masks import _progress
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model.jsonl"
     done = done_keys(path)
-    todo = {e: [r for r in records if (r.id, e) not in done] for e in engines}
-    bar = _progress(sum(len(v) for v in todo.values()), progress, "model (vLLM)")
+    todo = [(r, e) for r in records for e in engines if (r.id, e) not in done]
+    bar = _progress(len(todo), progress, "model (vLLM)")
     try:
-        for e, recs in todo.items():
-            if recs:
-                _run_engine(e, recs, path, model, max_new_tokens, max_prompt_tokens, timeout, chunk, bar)
+        for k in range(0, len(records), round_size):
+            for e in engines:
+                recs = [r for r in records[k:k + round_size] if (r.id, e) not in done]
+                if recs:
+                    _run_engine(e, recs, path, model, max_new_tokens, max_prompt_tokens, timeout, chunk, bar)
     finally:
         bar.close()
     return path
@@ -191,7 +197,8 @@ def _run_engine(engine: str, recs: list[Record], path: Path, model: str | None, 
             task = {"items": [{"id": r.id, "schema": r.schema} for r in part], "max_new_tokens": max_new_tokens,
                     "max_prompt_tokens": max_prompt_tokens, "timeout": timeout}
             try:
-                got = gen.run(task, timeout + 600)
+                # Stalled requests are aborted inside (see generate_chunk); this only bounds a wedged engine.
+                got = gen.run(task, timeout + 60.0 * max_new_tokens)
             except WorkerInitError as err:
                 print(f"[gdecode bench] cannot start vLLM for {engine}: {err}", file=sys.stderr)
                 raise
