@@ -41,8 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import skip_unless_ci  # noqa: E402
 
-# Bounds per schema: compiling all 8397 schemas must stay within minutes.
-LIMITS = Limits(max_nfa_states=200_000, max_dfa_states=20_000)
+# Bounds per schema: compiling all 8397 schemas must stay within minutes. The NFA limit is the default one
+# users get (with 200k states, 50 Kubernetes schemas with hundreds of open-object key sets did not fit).
+LIMITS = Limits(max_dfa_states=20_000)  # the default NFA limit (500k states), fewer DFA states
 OPTIONS = {"max_rules": 20_000}
 
 
@@ -218,7 +219,7 @@ def test_full_benchmark(checker):
     counts, per_split, problems = run_all(checker)
     assert counts["false_accept"] == 0, [p for p in problems if p[0] == "false_accept"]
     # ratchets (raise as support grows)
-    assert counts["compiled"] >= int(os.environ.get("GDECODE_JSB_MIN_COMPILED", "7640")), counts
+    assert counts["compiled"] >= int(os.environ.get("GDECODE_JSB_MIN_COMPILED", "7690")), counts
     # 95 = 81 before session 4 + 7 whose extra keys the schema-wide key-order heuristic of `texts` puts
     # before listed ones (gdecode writes keys not in `properties` last by default since then; all 7 pass
     # with extra_keys="anywhere") + 7 in schemas newly compiled in session 4 (keys in another order than
