@@ -82,7 +82,7 @@ def cmd_jsonschemabench(a: argparse.Namespace, command: str) -> int:
             return 2
         vllm_run.run(recs, _engines(a.engines), Path(a.out), model=a.model, max_new_tokens=a.max_new_tokens,
                      max_prompt_tokens=a.max_prompt_tokens, timeout=a.timeout or 300.0, chunk=a.chunk,
-                     round_size=a.round, progress=not a.no_progress)
+                     round_size=a.round, compile_timeout=a.compile_timeout, progress=not a.no_progress)
     else:
         model_run.run(recs, _engines(a.engines), Path(a.out), model=a.model, max_new_tokens=a.max_new_tokens,
                       max_prompt_tokens=a.max_prompt_tokens, timeout=a.timeout or 300.0,
@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None, prog: str = "gdecode bench") -> int:
     j.add_argument("--max-new-tokens", type=int, default=256)
     j.add_argument("--max-prompt-tokens", type=int, default=1024)
     j.add_argument("--chunk", type=int, default=32, help="--backend vllm: requests vLLM batches at once")
+    j.add_argument("--compile-timeout", type=float, default=30.0,
+                   help="--backend vllm: seconds for one schema's GCT compile (default: %(default)s)")
     j.add_argument("--round", type=int, default=100,
                    help="--backend vllm: schemas per round; each round runs every engine (balanced partial runs)")
     j.add_argument("--threads", type=int, default=2, help="torch threads of the model worker (default: 2)")

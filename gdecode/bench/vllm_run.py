@@ -147,10 +147,11 @@ def _logit_width(model: str) -> int | None:
 # ------------------------------------------------------------------------------------------ parent side
 def run(records: list[Record], engines: list[str], out_dir: Path, *, model: str | None = None,
         max_new_tokens: int = 256, max_prompt_tokens: int = 1024, timeout: float = 300.0, chunk: int = 32,
-        round_size: int = 100, progress: bool = True) -> Path:
+        round_size: int = 100, compile_timeout: float = 30.0, progress: bool = True) -> Path:
     """Every (record, engine) pair not yet in ``out_dir/model.jsonl``. Records go in rounds of
     ``round_size``, each round through every engine (one vLLM engine at a time: memory), so an interrupted
-    run leaves comparable results for all engines."""
+    run leaves comparable results for all engines. ``compile_timeout``: seconds for the GCT compile of one
+    schema (outlines-core builds its whole token automaton then, and can take many minutes)."""
     from gdecode.bench.masks import _progress
 
     out_dir = Path(out_dir)
@@ -164,14 +165,15 @@ def run(records: list[Record], engines: list[str], out_dir: Path, *, model: str 
             for e in engines:
                 recs = [r for r in records[k:k + round_size] if (r.id, e) not in done]
                 if recs:
-                    _run_engine(e, recs, path, model, max_new_tokens, max_prompt_tokens, timeout, chunk, bar)
+                    _run_engine(e, recs, path, model, max_new_tokens, max_prompt_tokens, timeout, chunk, bar,
+                                compile_timeout)
     finally:
         bar.close()
     return path
 
 
 def _run_engine(engine: str, recs: list[Record], path: Path, model: str | None, max_new_tokens: int,
-                max_prompt_tokens: int, timeout: float, chunk: int, bar: Any) -> None:
+                max_prompt_tokens: int, timeout: float, chunk: int, bar: Any, compile_timeout: float) -> None:
     base = {"engine": engine, "model": model or "smollm2-135m-instruct", "max_new_tokens": max_new_tokens,
             "backend": "vllm"}
     compiler = IsolatedWorker("gdecode.bench.vllm_run:init_compile_worker", "gdecode.bench.vllm_run:compile_schema",
@@ -179,7 +181,7 @@ def _run_engine(engine: str, recs: list[Record], path: Path, model: str | None, 
     gct: dict[str, dict[str, Any]] = {}
     try:
         for r in recs:
-            gct[r.id] = compiler.run({"schema": r.schema}, timeout)
+            gct[r.id] = compiler.run({"schema": r.schema}, compile_timeout)
     finally:
         compiler.close()
     ok = [r for r in recs if gct[r.id].get("status") == "ok"]
