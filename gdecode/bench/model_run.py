@@ -163,8 +163,6 @@ def generate_shared(state: dict[str, Any], task: dict[str, Any]) -> list[dict[st
     plus the engine's *own* mask time per step (the other rows' masks are left out, as if computed in
     parallel).
     """
-    import torch
-
     tok, lm = state["tok"], state["model"]
     results: dict[str, dict[str, Any]] = {}
     rows: list[tuple[str, Any, float]] = []  # (engine, processor, gct)
@@ -179,11 +177,13 @@ def generate_shared(state: dict[str, Any], task: dict[str, Any]) -> list[dict[st
             continue
         rows.append((name, eng.hf_processor(compiled), time.perf_counter() - t0))
     if rows:
-        results.update(_decode_rows(tok, lm, rows, task, _eos_ids(state), torch))
+        results.update(_decode_rows(tok, lm, rows, task, _eos_ids(state)))
     return [results[name] for name in task["engines"]]
 
 
-def _decode_rows(tok: Any, lm: Any, rows: list, task: dict[str, Any], eos: set[int], torch: Any) -> dict:
+def _decode_rows(tok: Any, lm: Any, rows: list, task: dict[str, Any], eos: set[int]) -> dict:
+    import torch
+
     inputs = build_prompt(tok, task["schema"], task["max_prompt_tokens"])
     prompt = inputs["input_ids"]
     n, limit = len(rows), task["max_new_tokens"]
