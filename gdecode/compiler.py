@@ -107,45 +107,22 @@ def core_vocabulary(tok: TokenizerInfo) -> _core.Vocabulary:
 
 
 # --------------------------------------------------------------------------------------------- trimming
-def _regex_props(node: ir.Regex, memo: dict) -> tuple[bool, bool]:
-    """(matches something, matches a non-empty string)."""
-    key = id(node)
-    if key in memo:
-        return memo[key]
-    if isinstance(node, (ir.Chars, ir.Bytes)):
-        out = (bool(node.ranges), bool(node.ranges))
-    elif isinstance(node, ir.Seq):
-        props = [_regex_props(c, memo) for c in node.items]
-        some = all(p[0] for p in props)
-        out = (some, some and any(p[1] for p in props))
-    elif isinstance(node, ir.Alt):
-        props = [_regex_props(c, memo) for c in node.items]
-        out = (any(p[0] for p in props), any(p[1] for p in props))
-    elif isinstance(node, ir.Repeat):
-        some, nonempty = _regex_props(node.item, memo)
-        if node.max == 0:
-            out = (True, False)
-        else:
-            out = (node.min == 0 or some, some and nonempty)
-    else:
-        raise GrammarError(f"unknown regex node {type(node).__name__}")
-    memo[key] = out
-    return out
-
-
 def trim(grammar: ir.Grammar, special_ids: dict[str, int],
          nonempty: dict[str, bool] | None = None) -> ir.Grammar:
     """Drops alternatives that can never derive a string and rules unreachable from the start, so every
     state the matcher reaches has a continuation. Raises GrammarError if the language is empty.
     ``nonempty``: whether each regex terminal matches a non-empty string, when already known."""
     grammar.validate()
-    memo: dict = {}
+    if nonempty is None:
+        named = [(name, t.regex) for name, t in grammar.terminals.items() if t.special_token is None]
+        _flat, _roots, flags = _core.flatten_regexes([r for _name, r in named])
+        nonempty = {name: ne for (name, _r), ne in zip(named, flags, strict=True)}
     productive: set[str] = set()
     for name, t in grammar.terminals.items():
         if t.special_token is not None:
             if t.special_token in special_ids:
                 productive.add(name)
-        elif nonempty[name] if nonempty is not None else _regex_props(t.regex, memo)[1]:
+        elif nonempty[name]:
             productive.add(name)
     changed = True
     while changed:
@@ -176,9 +153,10 @@ def trim(grammar: ir.Grammar, special_ids: dict[str, int],
 # ----------------------------------------------------------------------------------------- flattening
 class _RegexFlattener:
     """Regex trees into the flat int array the core reads (one node = a tag, then its fields; children by
-    index). Structurally equal subtrees are emitted once. The reference of the core's ``flatten_regexes``
-    (same array, tested), which compiling uses; the fuzz corpus builder uses this one. Also records, per node, whether it matches
-    something and whether it matches a non-empty string (what :func:`trim` needs), at no extra walk."""
+    index). Structurally equal subtrees are emitted once; per node it also records whether it matches
+    something and whether it matches a non-empty string (what :func:`trim` needs). This is the reference
+    of the core's ``flatten_regexes``, which compiling uses (same array, tested in tests/test_flatten.py);
+    the fuzz corpus builder uses it too."""
 
     def __init__(self) -> None:
         self.flat: list[int] = []
