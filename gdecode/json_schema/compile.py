@@ -218,12 +218,7 @@ class SchemaCompiler:
                     candidates = found
         if candidates is None:
             return False
-        keep, seen = [], set()
-        for v in self._finite_values(candidates, [Conjunct(schema, ptr, base) for schema, ptr, base in parts]):
-            key = _canon(v)
-            if key not in seen:
-                seen.add(key)
-                keep.append(v)
+        keep = self._finite_values(candidates, [Conjunct(schema, ptr, base) for schema, ptr, base in parts])
         self.b.rule(name, [(self.literal(v),) for v in keep])
         return True
 
@@ -457,8 +452,8 @@ class SchemaCompiler:
         return self.b.rule(self.b.fresh("enum"), [(self.literal(v),) for v in keep])
 
     def _finite_values(self, candidates: list[Any], conjuncts: list[Conjunct]) -> list[Any]:
-        """The candidates every conjunct accepts. Conjuncts that are only enum/const/type are checked here (by
-        value, as JSON Schema compares); the others with jsonschema."""
+        """The candidates every conjunct accepts, each JSON value once. Conjuncts that are only enum/const/type
+        are checked here (by value, as JSON Schema compares); the others with jsonschema."""
         checks = []
         for c in conjuncts:
             keys = set(c.schema) - ANNOTATIONS
@@ -477,13 +472,14 @@ class SchemaCompiler:
                     checks.append(self.doc.validator_for(c.schema, c.base).is_valid)
                 except Exception as e:  # noqa: BLE001 - referencing errors etc.: fail closed
                     raise UnsupportedFeatureError(f"enum at #{c.ptr}: cannot check candidates ({e})") from None
-        keep = []
+        keep, seen = [], set()
         for value in candidates:
             try:
                 ok = all(check(value) for check in checks)
             except Exception as e:  # noqa: BLE001
                 raise UnsupportedFeatureError(f"enum at #{conjuncts[0].ptr}: cannot check candidates ({e})") from None
-            if ok:
+            if ok and _canon(value) not in seen:  # one alternative per JSON value (1 and 1.0 are one)
+                seen.add(_canon(value))
                 keep.append(value)
         return keep
 

@@ -95,36 +95,36 @@ def _node_ok(node: dict, draft: int, stack: list) -> bool:
             if key not in _FREE and not _special_ok(node, key, value, draft, stack):
                 return False
             continue
-        if kind is _SCHEMA:
+        if kind == _SCHEMA:
             if draft == 4 and isinstance(value, bool):  # draft 4 allows true/false only in additional*
                 if key not in ("additionalProperties", "additionalItems"):
                     return False
                 continue
             stack.append(value)
-        elif kind is _SCHEMA_MAP:
+        elif kind == _SCHEMA_MAP:
             if not isinstance(value, dict):
                 return False
             stack.extend(value.values())
-        elif kind is _SCHEMA_LIST:
+        elif kind == _SCHEMA_LIST:
             if not isinstance(value, list) or not value:
                 return False
             stack.extend(value)
-        elif kind is _STRING:
+        elif kind == _STRING:
             if not isinstance(value, str):
                 return False
-        elif kind is _BOOL:
+        elif kind == _BOOL:
             if not isinstance(value, bool):
                 return False
-        elif kind is _NUMBER:
+        elif kind == _NUMBER:
             if not _is_number(value):
                 return False
-        elif kind is _COUNT:
+        elif kind == _COUNT:
             # draft 4 counts only ints as integers; later drafts also 2.0
             if type(value) is not int and (draft == 4 or type(value) is not float or not value.is_integer()):
                 return False
             if value < 0:
                 return False
-        elif kind is _STRINGS:
+        elif kind == _STRINGS:
             if not _unique_strings(value) or draft == 4 and not value:
                 return False
     return True
