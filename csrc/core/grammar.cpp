@@ -285,8 +285,60 @@ bool CompiledGrammar::is_universal(uint32_t dfa_state) const {
   return universal_.count(dfa_state) != 0;
 }
 
+uint32_t CompiledGrammar::slice_successor(uint32_t dfa_state) const {
+  {
+    std::lock_guard<std::mutex> lock(universal_mutex_);
+    auto it = slice_successor_.find(dfa_state);
+    if (it != slice_successor_.end()) return it->second;
+  }
+  // One character's bytes: (lexer state, UTF-8 state) items until each character completes. Few items:
+  // the lead byte classes and their continuation states.
+  uint32_t target = kNoSuccessor;
+  bool ok = true;
+  std::vector<std::pair<uint32_t, uint8_t>> todo{{dfa_state, SliceChars::kStart}};
+  std::unordered_set<uint64_t> seen;
+  for (size_t head = 0; ok && head < todo.size(); ++head) {
+    auto [state, u8] = todo[head];
+    auto [lo, hi] = SliceChars::byte_range(u8);
+    for (uint32_t b = lo; ok && b <= hi; ++b) {
+      uint8_t next_u8 = SliceChars::step(u8, uint8_t(b));
+      if (next_u8 == SliceChars::kReject) continue;
+      uint32_t next = lexer_->next(state, uint8_t(b));
+      if (next == Lexer::kDead) {
+        ok = false;
+      } else if (next_u8 == SliceChars::kStart) {
+        if (target == kNoSuccessor) target = next;
+        ok = next == target;
+      } else if (seen.insert((uint64_t(next) << 8) | next_u8).second) {
+        todo.emplace_back(next, next_u8);
+      }
+    }
+  }
+  if (!ok) target = kNoSuccessor;
+  std::lock_guard<std::mutex> lock(universal_mutex_);
+  slice_successor_.emplace(dfa_state, target);
+  return target;
+}
+
 bool CompiledGrammar::slice_fits(uint32_t dfa_state, uint32_t max_chars) const {
   if (max_chars == 0 && is_universal(dfa_state)) return true;
+  // Free strings and maxLength counters: every character leads to one next state. The slice fits when
+  // that chain of successors is max_chars long, or (any length) comes back to a state already on it. Each
+  // position of a counted string extends the chain of the position before by one state, where the
+  // breadth-first search below would redo all of it (and give up at wide caps).
+  constexpr uint32_t kChainSteps = 16;
+  std::vector<uint32_t> chain{dfa_state};
+  uint32_t s = dfa_state;
+  while (chain.size() <= (max_chars != 0 ? max_chars : kChainSteps) && (s = slice_successor(s)) != kNoSuccessor) {
+    if (max_chars == 0 && std::find(chain.begin(), chain.end(), s) != chain.end()) {
+      std::lock_guard<std::mutex> lock(universal_mutex_);
+      universal_.insert(chain.begin(), chain.end());
+      return true;
+    }
+    chain.push_back(s);
+  }
+  if (max_chars != 0 && chain.size() > max_chars) return true;
+  if (s != kNoSuccessor) return false;  // a counter longer than the chain checked: no unbounded slice
   // Tight budget for string bodies: a free string closes after a dozen items, while a maxLength counter
   // never closes for the unbounded slice (each character is a new state) and must fail early, not build
   // states for characters far ahead.

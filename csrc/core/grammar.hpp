@@ -99,6 +99,10 @@ class CompiledGrammar {
   static constexpr size_t kOpenStateBudget = 4096;
   SliceCheck explore_slice(uint32_t root, uint32_t max_chars, size_t budget, bool uniform_only) const;
   bool is_universal(uint32_t dfa_state) const;
+  // The one state every slice character leads to from `dfa_state` (each of its bytes keeping the lexer
+  // alive), else kNoSuccessor. Memoized: a maxLength counter's states form a chain of such successors.
+  static constexpr uint32_t kNoSuccessor = ~uint32_t(0);
+  uint32_t slice_successor(uint32_t dfa_state) const;
 
   std::shared_ptr<const Vocabulary> vocab_;
   Limits limits_;
@@ -117,6 +121,7 @@ class CompiledGrammar {
   // Terminal parts whose search failed: kDeadEnd, or the size of universal_ when it ran out of budget.
   mutable std::unordered_map<uint32_t, size_t> not_universal_;
   static constexpr size_t kDeadEnd = ~size_t(0);
+  mutable std::unordered_map<uint32_t, uint32_t> slice_successor_;  // under universal_mutex_
 
   mutable std::shared_mutex state_mutex_;
   mutable std::unordered_map<StateKey, std::shared_ptr<const std::vector<uint32_t>>, StateKeyHash> state_cache_;
