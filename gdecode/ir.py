@@ -105,6 +105,15 @@ EPSILON = Seq(())
 NOTHING = Alt(())
 
 
+def children(node: Regex) -> tuple[Regex, ...]:
+    """The direct sub-regexes of a node (none for character and byte sets)."""
+    if isinstance(node, (Seq, Alt)):
+        return node.items
+    if isinstance(node, Repeat):
+        return (node.item,)
+    return ()
+
+
 def normalize_ranges(ranges) -> tuple[tuple[int, int], ...]:
     """Sort and merge overlapping or adjacent ranges."""
     out: list[list[int]] = []

@@ -88,6 +88,25 @@ def test_string_encoding_roundtrip():
     assert not ir_match.fullmatch(regex, '"\\x"')
 
 
+def test_encode_deeply_nested_regex(tok):
+    """Pattern regexes after state elimination nest deeply ([a-z]{1,255} is hundreds of levels): encoding
+    them must not hit Python's recursion limit (25 JSONSchemaBench schemas with instances did)."""
+    from gdecode import ir
+
+    regex, expected = ir.literal("z"), strings.encode_chars(((ord("z"), ord("z")),))
+    for ch in "abcdefghij" * 300:  # built bottom-up, hashed as built: comparing hashes needs no recursion
+        regex = ir.Alt((ir.EPSILON, ir.Seq((ir.literal(ch), regex))))
+        expected = ir.Alt((ir.EPSILON, ir.Seq((strings.encode_chars(((ord(ch), ord(ch)),)), expected))))
+        hash(regex), hash(expected)
+    assert hash(strings.encode(regex)) == hash(expected)
+    schema = {"type": "object", "patternProperties": {"^[0-9a-zA-Z_-]{1,255}$": {"type": "integer"}},
+              "additionalProperties": False}
+    g = gd.compile_json_schema(schema, tok)
+    m = gd.Matcher(g)
+    assert m.consume_bytes('{"' + "k" * 255 + '":1}') and m.is_accepting()
+    assert not gd.Matcher(g).consume_bytes('{"' + "k" * 256 + '":')
+
+
 def test_not_in_regex():
     words = ["a", "ab", "", "b/c"]
     regex = strings.not_in_regex(words)
@@ -95,13 +114,15 @@ def test_not_in_regex():
         assert ir_match.fullmatch(regex, w) == (w not in words), w
 
 
-def test_not_in_regex_random_word_sets():
+@pytest.mark.parametrize("max_words", [5, 60])  # small tries, and big ones (one shared non-ASCII exit)
+def test_not_in_regex_random_word_sets(max_words):
     rng = random.Random(1)
-    for _ in range(200):
-        words = sorted({"".join(rng.choice("ab:é") for _ in range(rng.randint(0, 4))) for _ in range(rng.randint(1, 5))})
+    for _ in range(200 if max_words < 10 else 40):
+        words = sorted({"".join(rng.choice("ab:é") for _ in range(rng.randint(0, 4 if max_words < 10 else 6)))
+                        for _ in range(rng.randint(1, max_words))})
         regex = strings.not_in_regex(words)
         for _ in range(30):
-            s = "".join(rng.choice("ab:éx") for _ in range(rng.randint(0, 6)))
+            s = "".join(rng.choice("ab:éxü") for _ in range(rng.randint(0, 6)))  # ü leaves every node
             assert ir_match.fullmatch(regex, s) == (s not in words), (words, s)
 
 

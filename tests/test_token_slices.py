@@ -89,6 +89,9 @@ STRING_SCHEMAS = [
     # (the wider slice search and its memory of proven states).
     {"type": "object", "properties": {"twitter:card": {"type": "string"}, "twitter:site": {"type": "integer"},
                                       "title": {"type": "boolean"}, "tags": {"type": "array"}}},
+    # Names with non-ASCII characters: those trie nodes leave by their own character class.
+    {"type": "object", "properties": {"größe": {"type": "string"}, "grün": {"type": "integer"},
+                                      "gr": {"type": "boolean"}, "日本": {"type": "string"}}},
 ]
 
 
@@ -99,6 +102,20 @@ def test_string_state_masks_equal_reference(k, tok_name):
     g = gd.compile_json_schema(STRING_SCHEMAS[k], info)
     for seed in range(3):
         _walk_equals_reference(g, info, f"{k}-{tok_name}-{seed}", steps=12, prefer=b'"')
+
+
+def test_open_object_key_states_stay_small():
+    """Keys of an open object leave the listed names by any non-ASCII character through one shared branch,
+    not one character class per trie node (each with its own UTF-8 continuation states): the first key mask
+    of an object with 60 names builds about one lexer state per name character (about ten before), so the
+    slice search fits its budget and later key positions take the slice instead of walking the vocabulary."""
+    _, info = tokenizer("gpt2")
+    names = [f"property_{i:03d}_{'xyz'[i % 3]}" for i in range(60)]
+    g = gd.compile_json_schema({"type": "object", "properties": {n: {"type": "integer"} for n in names}}, info)
+    m = gd.Matcher(g)
+    assert m.consume_bytes('{"')
+    m.fill_bitmask(gd.allocate_bitmask(1, info.vocab_size), row=0)
+    assert g._core.num_lexer_states < sum(map(len, names))
 
 
 def test_lark_escaped_string_masks_equal_reference():

@@ -478,8 +478,9 @@ class SchemaCompiler:
                 ok = all(check(value) for check in checks)
             except Exception as e:  # noqa: BLE001
                 raise UnsupportedFeatureError(f"enum at #{conjuncts[0].ptr}: cannot check candidates ({e})") from None
-            if ok and _canon(value) not in seen:  # one alternative per JSON value (1 and 1.0 are one)
-                seen.add(_canon(value))
+            key = _canon(value) if ok else None
+            if ok and key not in seen:  # one alternative per JSON value (1 and 1.0 are one)
+                seen.add(key)
                 keep.append(value)
         return keep
 

@@ -53,30 +53,54 @@ def encode_chars(ranges: tuple) -> ir.Regex:
 
 
 def encode(regex: ir.Regex, memo: dict | None = None) -> ir.Regex:
-    """The regex of the JSON encodings (without quotes) of the strings ``regex`` matches."""
-    memo = {} if memo is None else memo
-    hit = memo.get(regex)
-    if hit is not None:
-        return hit
-    if isinstance(regex, ir.Chars):
-        out = encode_chars(tuple(regex.ranges))
-    elif isinstance(regex, ir.Seq):
-        out = ir.Seq(tuple(encode(r, memo) for r in regex.items))
-    elif isinstance(regex, ir.Alt):
-        out = ir.Alt(tuple(encode(r, memo) for r in regex.items))
-    elif isinstance(regex, ir.Repeat):
-        out = ir.Repeat(encode(regex.item, memo), regex.min, regex.max)
-    else:
-        raise TypeError(f"cannot JSON-encode regex node {type(regex).__name__}")
-    memo[regex] = out
-    return out
+    """The regex of the JSON encodings (without quotes) of the strings ``regex`` matches.
+
+    Iterative and bottom-up: regexes from patterns can nest hundreds of levels deep (``[a-z]{1,255}`` after
+    state elimination), past Python's recursion limit. Every node is hashed right after its children, so
+    no hash has to recurse either."""
+    memo = {} if memo is None else memo  # structural: equal subtrees built apart are encoded once
+    done: dict[int, ir.Regex] = {}  # id(node) -> encoding, for the nodes of this tree (alive meanwhile)
+    stack: list[tuple[ir.Regex, bool]] = [(regex, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in done:
+            continue
+        if not ready:
+            # A structurally equal subtree encoded before ends the descent (its hash is already known when
+            # it was built bottom-up, so looking it up recurses into nothing).
+            hit = memo.get(node) if "_hash" in node.__dict__ else None
+            if hit is not None:
+                done[id(node)] = hit
+                continue
+            if not isinstance(node, (ir.Chars, ir.Seq, ir.Alt, ir.Repeat)):
+                raise TypeError(f"cannot JSON-encode regex node {type(node).__name__}")
+            stack.append((node, True))
+            stack.extend((k, False) for k in ir.children(node) if id(k) not in done)
+            continue
+        out = memo.get(node)
+        if out is None:
+            if isinstance(node, ir.Chars):
+                out = encode_chars(tuple(node.ranges))
+            elif isinstance(node, ir.Seq):
+                out = ir.Seq(tuple(done[id(c)] for c in node.items))
+            elif isinstance(node, ir.Alt):
+                out = ir.Alt(tuple(done[id(c)] for c in node.items))
+            else:
+                out = ir.Repeat(done[id(node.item)], node.min, node.max)
+            hash(out)
+            memo[node] = out
+        done[id(node)] = out
+    return done[id(regex)]
 
 
 JSON_CHAR = encode_chars(dfa.ANY_RANGES)
 ANY_STRING = ir.Seq((QUOTE, ir.Repeat(JSON_CHAR, 0, None), QUOTE))
 
 
-@functools.lru_cache(maxsize=4096)
+# The caches of whole lexemes are small on purpose: what they keep alive stays in the process, and every
+# full garbage collection of the caller's process walks it (hundreds of thousands of regex nodes with a
+# few thousand entries). Reuse happens mostly within one schema, which a few hundred entries cover.
+@functools.lru_cache(maxsize=256)
 def string_lexeme(decoded: ir.Regex) -> ir.Regex:
     """The lexeme (quotes included) of the JSON strings whose value matches ``decoded`` (cached: schemas
     repeat the same string constraints, and regex nodes hash in O(1))."""
@@ -94,36 +118,62 @@ def not_in_regex(words) -> ir.Regex:
     return _not_in_regex(tuple(words))
 
 
-@functools.lru_cache(maxsize=1024)
+_ASCII = ((0, 0x7F),)
+_HIGH = dfa.r_sub(dfa.ANY_RANGES, _ASCII)  # every non-ASCII scalar value
+# Above this many trie nodes (~250 lexer states the per-node way) the shared exit pays: grammars with many
+# such objects filled the lexer past the room the slice proof needs (Github_ultra/o7578).
+_SHARED_EXIT_MIN_NODES = 24
+
+
+@functools.lru_cache(maxsize=128)
 def _not_in_regex(words: tuple[str, ...]) -> ir.Regex:
     # A string is not a word iff it is a proper prefix of the words' trie that is not a word ("ends"), or
     # it leaves the trie at some character and goes on with anything ("leaves" · ANYSTAR). Written this way
     # ANYSTAR occurs once, so every way out of the trie reaches the same lexer states: the lexer state of a
     # key of an open object is then a small set, and the mask's token slices can prove it takes all text.
+    # In big tries, leaving by a non-ASCII character is written once for all nodes without non-ASCII
+    # children ("plain": the prefixes that reach them · any non-ASCII character): a character class per
+    # node gives every node its own UTF-8 continuation states, about ten lexer states per node instead of
+    # one, and the slice proof of the key state runs out of budget. Small tries keep the cheaper form.
     trie: dict = {}
+    size = 0
     for w in words:
         node = trie
         for ch in w:
-            node = node.setdefault(ch, {})
+            if ch not in node:
+                size += 1
+                node[ch] = {}
+            node = node[ch]
         node[None] = True
+    shared_exit = size > _SHARED_EXIT_MIN_NODES
 
     def alt(parts: list[ir.Regex]) -> ir.Regex | None:
         return None if not parts else parts[0] if len(parts) == 1 else ir.Alt(tuple(parts))
 
-    def build(node: dict) -> tuple[ir.Regex | None, ir.Regex | None]:
-        """(ends, leaves) below ``node``. Recursive on the trie depth: keys are short (bounded by the caller)."""
+    def build(node: dict) -> tuple[ir.Regex | None, ir.Regex | None, ir.Regex | None]:
+        """(ends, leaves, plain prefixes) below ``node``. Recursive on the trie depth: keys are short
+        (bounded by the caller)."""
         ends: list[ir.Regex] = [] if None in node else [ir.EPSILON]
         kids = sorted(k for k in node if k is not None)
         other = dfa.r_sub(dfa.ANY_RANGES, ir.normalize_ranges([(ord(k), ord(k)) for k in kids]))
+        plain = shared_exit and all(ord(k) < 0x80 for k in kids)
+        if plain:
+            other = dfa.r_and(other, _ASCII)  # the shared branch leaves by non-ASCII characters
         leaves: list[ir.Regex] = [ir.Chars(other)] if other else []
+        prefixes: list[ir.Regex] = [ir.EPSILON] if plain else []
         for k in kids:
-            e, lv = build(node[k])
+            e, lv, pf = build(node[k])
             if e is not None:
                 ends.append(ir.Seq((ir.literal(k), e)))
             if lv is not None:
                 leaves.append(ir.Seq((ir.literal(k), lv)))
-        return alt(ends), alt(leaves)
+            if pf is not None:
+                prefixes.append(ir.Seq((ir.literal(k), pf)))
+        return alt(ends), alt(leaves), alt(prefixes)
 
-    ends, leaves = build(trie)
+    ends, leaves, prefixes = build(trie)
+    if prefixes is not None:
+        high = ir.Seq((prefixes, ir.Chars(_HIGH)))
+        leaves = high if leaves is None else ir.Alt((leaves, high))
     parts = [r for r in (ends, None if leaves is None else ir.Seq((leaves, ANYSTAR))) if r is not None]
     return alt(parts) or ir.NOTHING
