@@ -19,7 +19,7 @@ import collections
 import threading
 from dataclasses import dataclass, fields
 
-from gdecode import _core, deadline, ir
+from gdecode import _core, deadline, gc_pause, ir
 from gdecode.errors import GrammarError, LimitExceededError
 from gdecode.tokenizer import TokenizerInfo
 
@@ -182,7 +182,7 @@ class _RegexFlattener:
                 if idx is not None:
                     ids[id(cur)] = idx
                     continue
-                pending = [c for c in self._children(cur) if id(c) not in ids]
+                pending = [c for c in ir.children(cur) if id(c) not in ids]
                 if pending:
                     stack.append((cur, True))
                     stack.extend((c, False) for c in pending)
@@ -192,14 +192,6 @@ class _RegexFlattener:
 
     def nonempty(self, index: int) -> bool:
         return self.props[index][1]
-
-    @staticmethod
-    def _children(node: ir.Regex) -> tuple[ir.Regex, ...]:
-        if isinstance(node, (ir.Seq, ir.Alt)):
-            return node.items
-        if isinstance(node, ir.Repeat):
-            return (node.item,)
-        return ()
 
     def _emit(self, node: ir.Regex) -> None:
         f, ids, props = self.flat, self.ids, self.props
@@ -236,7 +228,7 @@ def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Li
         raise TypeError(f"tokenizer must be a gdecode.TokenizerInfo, got {type(tokenizer).__name__}")
     limits = limits or Limits()
     try:
-        with deadline.compile_budget(limits.max_compile_seconds):
+        with deadline.compile_budget(limits.max_compile_seconds), gc_pause.paused():
             return _compile(grammar, tokenizer, limits, warnings)
     except RecursionError:
         # Regex ASTs are nested dataclasses: absurd nesting must fail cleanly, not take the process down.
@@ -296,7 +288,7 @@ def compile_lark(text: str, tokenizer: TokenizerInfo, *, start: str = "start", i
     if lexer not in ("contextual", "dynamic"):
         raise ValueError(f"lexer must be 'contextual' or 'dynamic', got {lexer!r}")
     limits = limits or Limits()
-    with deadline.compile_budget(limits.max_compile_seconds):
+    with deadline.compile_budget(limits.max_compile_seconds), gc_pause.paused():
         grammar = lark_to_ir(text, start=start, import_paths=import_paths)
         if lexer == "dynamic":
             from gdecode.scannerless import to_character_level
@@ -311,7 +303,7 @@ def compile_gbnf(text: str, tokenizer: TokenizerInfo, *, start: str = "root",
     from gdecode.frontends.gbnf import gbnf_to_ir
 
     limits = limits or Limits()
-    with deadline.compile_budget(limits.max_compile_seconds):
+    with deadline.compile_budget(limits.max_compile_seconds), gc_pause.paused():
         return compile_grammar(gbnf_to_ir(text, start=start), tokenizer, limits=limits)
 
 
@@ -321,7 +313,7 @@ def compile_regex(pattern: str, tokenizer: TokenizerInfo, *, flavor: str = "pyth
     from gdecode.regex import parse_regex
 
     limits = limits or Limits()
-    with deadline.compile_budget(limits.max_compile_seconds):
+    with deadline.compile_budget(limits.max_compile_seconds), gc_pause.paused():
         parsed = parse_regex(pattern, flavor=flavor, flags=flags)
         regex = getattr(parsed, "regex", parsed)
         builder = ir.GrammarBuilder()

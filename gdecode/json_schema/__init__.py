@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gdecode import deadline, ir
+from gdecode import deadline, gc_pause, ir
 from gdecode.errors import LimitExceededError
 from gdecode.json_schema.options import Options
 
@@ -61,6 +61,7 @@ def compile_json_schema(schema: Any, tokenizer, *, limits=None, **options: Any):
     from gdecode.compiler import Limits, compile_grammar
 
     limits = limits or Limits()
-    with deadline.compile_budget(limits.max_compile_seconds):  # one budget for the walk and the core
+    # One budget for the walk and the core; no garbage collection in between (see gc_pause).
+    with deadline.compile_budget(limits.max_compile_seconds), gc_pause.paused():
         grammar, warnings = schema_to_ir(schema, **options)
         return compile_grammar(grammar, tokenizer, limits=limits, warnings=warnings)
