@@ -26,20 +26,62 @@ def _cached_hash(self) -> int:
     The hash mixes only ints/tuples/None (deterministic across processes), so a pickled cache stays valid."""
     h = self.__dict__.get("_hash")
     if h is None:
-        h = hash((self._TAG, *(getattr(self, f) for f in self.__dataclass_fields__)))
-        object.__setattr__(self, "_hash", h)
+        _hash_bottom_up(self)
+        h = self.__dict__["_hash"]
     return h
 
 
+def _hash_bottom_up(root) -> None:
+    """Caches the hashes of ``root`` and its unhashed descendants, children first. No recursion: regexes from
+    patterns nest hundreds of levels deep (``[a-z]{1,255}`` after state elimination)."""
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        d = node.__dict__
+        if "_hash" in d:  # a shared subtree can be on the stack twice
+            stack.pop()
+            continue
+        ready = True
+        for k in children(node):
+            if type(k).__hash__ is _cached_hash and "_hash" not in k.__dict__:
+                stack.append(k)
+                ready = False
+        if ready:
+            stack.pop()
+            object.__setattr__(node, "_hash", hash((node._TAG, *[d[f] for f in node.__dataclass_fields__])))
+
+
 def _fast_eq(self, other) -> bool:
-    """Structural equality that compares the cached hashes first (unequal trees differ almost at once)."""
+    """Structural equality that compares the cached hashes first (unequal trees differ almost at once).
+    Iterative, for the same reason as hashing: equal deep trees built apart compare node by node."""
     if self is other:
         return True
     if other.__class__ is not self.__class__:
         return NotImplemented
-    if hash(self) != hash(other):
-        return False
-    return all(getattr(self, f) == getattr(other, f) for f in self.__dataclass_fields__)
+    stack = [(self, other)]
+    while stack:
+        a, b = stack.pop()
+        if a is b:
+            continue
+        if a.__class__ is not b.__class__:
+            return False
+        if type(a).__hash__ is not _cached_hash:  # not a regex node (a parser's marker): its own equality
+            if a != b:
+                return False
+            continue
+        if hash(a) != hash(b):
+            return False
+        for f in a.__dataclass_fields__:
+            x, y = getattr(a, f), getattr(b, f)
+            if f == "items":
+                if len(x) != len(y):
+                    return False
+                stack.extend(zip(x, y, strict=True))
+            elif f == "item":
+                stack.append((x, y))
+            elif x != y:
+                return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -106,12 +148,12 @@ NOTHING = Alt(())
 
 
 def children(node: Regex) -> tuple[Regex, ...]:
-    """The direct sub-regexes of a node (none for character and byte sets)."""
-    if isinstance(node, (Seq, Alt)):
-        return node.items
-    if isinstance(node, Repeat):
-        return (node.item,)
-    return ()
+    """The direct parts of a regex node, here or in the regex frontend (``items`` or ``item``; none for
+    character and byte sets)."""
+    d = node.__dict__
+    if "items" in d:
+        return d["items"]
+    return (d["item"],) if "item" in d else ()
 
 
 def normalize_ranges(ranges) -> tuple[tuple[int, int], ...]:

@@ -107,6 +107,17 @@ def test_encode_deeply_nested_regex(tok):
     assert not gd.Matcher(g).consume_bytes('{"' + "k" * 256 + '":')
 
 
+@pytest.mark.parametrize("max_words", [5, 60])
+def test_not_in_lexeme_is_the_encoded_complement(max_words):
+    """The key lexeme of open objects is built in the encoded domain at once: it must be exactly what
+    encoding the decoded complement gives (same tree), including quotes, escapes and the shared exit."""
+    rng = random.Random(2)
+    for _ in range(40):
+        words = sorted({"".join(rng.choice('ab"\\/\n\x01é') for _ in range(rng.randint(0, 5)))
+                        for _ in range(rng.randint(1, max_words))})
+        assert strings.not_in_lexeme(words) == strings.string_lexeme(strings.not_in_regex(words)), words
+
+
 def test_not_in_regex():
     words = ["a", "ab", "", "b/c"]
     regex = strings.not_in_regex(words)

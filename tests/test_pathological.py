@@ -119,6 +119,22 @@ def test_deeply_nested_regex_is_rejected_not_a_stack_overflow():
             gd.compile_regex(pattern, _tok())
 
 
+def test_deep_regex_trees_hash_and_compare_without_recursion():
+    """Regex nodes hash and compare iteratively: equal trees nested far past Python's recursion limit, built
+    apart and never hashed on the way, are equal with equal hashes; a difference at the bottom is seen."""
+    from gdecode import ir
+
+    def chain(depth: int, last: str) -> ir.Regex:
+        node = ir.literal(last)
+        for i in range(depth):
+            node = ir.Alt((ir.EPSILON, ir.Seq((ir.literal("ab"[i % 2]), ir.Repeat(node, 0, 1)))))
+        return node
+
+    a, b, c = chain(5000, "z"), chain(5000, "z"), chain(5000, "y")
+    assert hash(a) == hash(b) and a == b and a is not b
+    assert a != c
+
+
 def test_regex_with_10k_alternatives_succeeds():
     pattern = "|".join(f"w{i}" for i in range(10_000))
     with bounded(120, mb=1024):

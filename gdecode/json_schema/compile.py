@@ -948,12 +948,16 @@ class SchemaCompiler:
                     val.append(add)
             if any(v[0] is False for v in val):
                 continue
-            key_parts = [strings.not_in_regex(p.names) if p.names else strings.ANYSTAR] + name_regs + \
-                [r if mask >> idx & 1 else dfa.mk_not(r) for idx, (r, _part, _j) in enumerate(pats)]
-            key = self._intersect(key_parts, p.ptr, "patternProperties/propertyNames")
-            if key is None:
-                continue
-            term = b.anonymous_terminal(strings.string_lexeme(key), "STR")
+            if p.names and not name_regs and not pats:  # the common case, "any other name": built encoded
+                lexeme = strings.not_in_lexeme(p.names)
+            else:
+                key_parts = [strings.not_in_regex(p.names) if p.names else strings.ANYSTAR] + name_regs + \
+                    [r if mask >> idx & 1 else dfa.mk_not(r) for idx, (r, _part, _j) in enumerate(pats)]
+                key = self._intersect(key_parts, p.ptr, "patternProperties/propertyNames")
+                if key is None:
+                    continue
+                lexeme = strings.string_lexeme(key)
+            term = b.anonymous_terminal(lexeme, "STR")
             members.append((term, self.colon, self._child(self.conj, tuple(val))))
         extra_member = b.rule(b.fresh("member"), members) if members else None
         slots: list[tuple[str, str]] = []
