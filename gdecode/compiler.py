@@ -124,14 +124,29 @@ def trim(grammar: ir.Grammar, special_ids: dict[str, int],
                 productive.add(name)
         elif nonempty[name]:
             productive.add(name)
-    changed = True
-    while changed:
-        changed = False
-        deadline.check("trimming the grammar")
-        for name, alts in grammar.rules.items():
-            if name not in productive and any(all(s in productive for s in alt) for alt in alts):
-                productive.add(name)
-                changed = True
+    # Worklist, linear in the grammar: each alternative counts its symbols not yet known to be productive,
+    # and a rule becomes productive when one of its alternatives reaches zero. (Sweeping all rules until
+    # nothing changes took one sweep per level of a deep schema.)
+    waiting: dict[str, list[list]] = {}  # symbol -> the [count, rule] of each alternative that uses it
+    todo = list(productive)
+    for name, alts in grammar.rules.items():
+        for alt in alts:
+            unknown = {s for s in alt if s not in productive}
+            if not unknown:
+                if name not in productive:
+                    productive.add(name)
+                    todo.append(name)
+                continue
+            entry = [len(unknown), name]
+            for sym in unknown:
+                waiting.setdefault(sym, []).append(entry)
+    deadline.check("trimming the grammar")
+    while todo:
+        for entry in waiting.pop(todo.pop(), ()):
+            entry[0] -= 1
+            if entry[0] == 0 and entry[1] not in productive:
+                productive.add(entry[1])
+                todo.append(entry[1])
     if grammar.start not in productive:
         raise GrammarError(f"the grammar matches no string (start rule {grammar.start!r} derives nothing)")
     rules = {name: [alt for alt in alts if all(s in productive for s in alt)]

@@ -12,7 +12,8 @@ import random
 import pytest
 from reference import Reference, grammar_alphabet, random_grammar, random_vocab, reference_mask
 
-from gdecode.compiler import compile_grammar
+from gdecode import ir
+from gdecode.compiler import compile_grammar, trim
 from gdecode.errors import GrammarError
 from gdecode.matcher import Matcher
 from gdecode.tokenizer import TokenizerInfo
@@ -199,3 +200,49 @@ def test_many_walks_on_one_grammar_share_the_state_cache(seed):
                 break
             t = rng.choice(choices)
             assert _feed(walker, token_bytes, special_ids, eos, t) and m.consume_token(t)
+
+
+def _productive_by_sweeps(grammar) -> set[str]:
+    """The textbook fixpoint (sweep every rule until nothing changes), to check trim's worklist against."""
+    productive = {n for n, t in grammar.terminals.items() if t.regex != ir.NOTHING}
+    changed = True
+    while changed:
+        changed = False
+        for name, alts in grammar.rules.items():
+            if name not in productive and any(all(s in productive for s in alt) for alt in alts):
+                productive.add(name)
+                changed = True
+    return productive
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_trim_keeps_exactly_the_productive_reachable_rules(seed):
+    """trim's linear worklist against the sweeping fixpoint on random grammars with dead rules and cycles:
+    kept rules are the productive ones reachable from the start, each keeping its productive alternatives."""
+    rng = random.Random(seed)
+    b = ir.GrammarBuilder()
+    terms = [b.terminal(f"T{i}", ir.NOTHING if i == 0 else ir.literal("ab"[i % 2])) for i in range(3)]
+    names = [f"r{i}" for i in range(rng.randint(2, 12))]
+    for name in names:
+        alts = [tuple(rng.choice(names + terms) for _ in range(rng.randint(0, 3))) for _ in range(rng.randint(1, 3))]
+        b.rule(name, [a for a in alts if a] or [(rng.choice(names),)])
+    b.rule("start", [(rng.choice(names),)])
+    grammar = b.build()
+    productive = _productive_by_sweeps(grammar)
+    if "start" not in productive:
+        with pytest.raises(GrammarError, match="matches no string"):
+            trim(grammar, {})
+        return
+    kept = trim(grammar, {}, {n: t.regex != ir.NOTHING for n, t in grammar.terminals.items()})
+    assert set(kept.rules) <= productive
+    for name, alts in kept.rules.items():
+        assert alts == [a for a in grammar.rules[name] if all(s in productive for s in a)]
+    reach, stack = {"start"}, ["start"]
+    while stack:
+        for alt in kept.rules[stack.pop()]:
+            for s in alt:
+                if s not in reach:
+                    reach.add(s)
+                    if s in kept.rules:
+                        stack.append(s)
+    assert set(kept.rules) == {n for n in reach if n in grammar.rules}

@@ -131,6 +131,21 @@ _HIGH = dfa.r_sub(dfa.ANY_RANGES, _ASCII)  # every non-ASCII scalar value
 _SHARED_EXIT_MIN_NODES = 24
 
 
+@functools.lru_cache(maxsize=4096)
+def _char(k: str, encoded: bool) -> ir.Regex:
+    return (encode_chars if encoded else ir.Chars)(((ord(k), ord(k)),))
+
+
+@functools.lru_cache(maxsize=4096)
+def _exit_set(kids: str, plain: bool, encoded: bool) -> ir.Regex | None:
+    """The characters that leave a trie node with children ``kids`` (only ASCII ones when ``plain``: its
+    non-ASCII exit is shared), or None. Cached: most nodes have one child, and names share letters."""
+    other = dfa.r_sub(dfa.ANY_RANGES, ir.normalize_ranges([(ord(k), ord(k)) for k in kids]))
+    if plain:
+        other = dfa.r_and(other, _ASCII)
+    return ((encode_chars if encoded else ir.Chars)(other)) if other else None
+
+
 @functools.lru_cache(maxsize=128)
 def _not_in_regex(words: tuple[str, ...], encoded: bool) -> ir.Regex:
     # A string is not a word iff it is a proper prefix of the words' trie that is not a word ("ends"), or
@@ -143,9 +158,6 @@ def _not_in_regex(words: tuple[str, ...], encoded: bool) -> ir.Regex:
     # one, and the slice proof of the key state runs out of budget. Small tries keep the cheaper form.
     # ``encoded``: every character set is written as its JSON encodings (what `encode` would make of it).
     chars = encode_chars if encoded else ir.Chars
-
-    def char(k: str) -> ir.Regex:
-        return chars(((ord(k), ord(k)),))
 
     trie: dict = {}
     size = 0
@@ -166,25 +178,22 @@ def _not_in_regex(words: tuple[str, ...], encoded: bool) -> ir.Regex:
         """(ends, leaves, plain prefixes) below ``node``. Recursive on the trie depth: keys are short
         (bounded by the caller)."""
         ends: list[ir.Regex] = [] if None in node else [ir.EPSILON]
-        kids = sorted(k for k in node if k is not None)
-        other = dfa.r_sub(dfa.ANY_RANGES, ir.normalize_ranges([(ord(k), ord(k)) for k in kids]))
-        plain = shared_exit and all(ord(k) < 0x80 for k in kids)
-        if plain:
-            other = dfa.r_and(other, _ASCII)  # the shared branch leaves by non-ASCII characters
-        leaves: list[ir.Regex] = [chars(other)] if other else []
+        kids = "".join(sorted(k for k in node if k is not None))
+        plain = shared_exit and kids.isascii()
+        exit_set = _exit_set(kids, plain, encoded)
+        leaves: list[ir.Regex] = [exit_set] if exit_set is not None else []
         prefixes: list[ir.Regex] = [ir.EPSILON] if plain else []
         for k in kids:
             e, lv, pf = build(node[k])
-            if e is not None:
-                ends.append(ir.Seq((char(k), e)))
-            if lv is not None:
-                leaves.append(ir.Seq((char(k), lv)))
-            if pf is not None:
-                prefixes.append(ir.Seq((char(k), pf)))
-        out = alt(ends), alt(leaves), alt(prefixes)
-        for r in out:  # hashed bottom-up as built: hashing a long name's chain later would recurse deeply
-            hash(r)
-        return out
+            if e is not None or lv is not None or pf is not None:
+                char = _char(k, encoded)
+                if e is not None:
+                    ends.append(ir.Seq((char, e)))
+                if lv is not None:
+                    leaves.append(ir.Seq((char, lv)))
+                if pf is not None:
+                    prefixes.append(ir.Seq((char, pf)))
+        return alt(ends), alt(leaves), alt(prefixes)
 
     ends, leaves, prefixes = build(trie)
     if prefixes is not None:
