@@ -56,8 +56,7 @@ def encode(regex: ir.Regex, memo: dict | None = None) -> ir.Regex:
     """The regex of the JSON encodings (without quotes) of the strings ``regex`` matches.
 
     Iterative and bottom-up: regexes from patterns can nest hundreds of levels deep (``[a-z]{1,255}`` after
-    state elimination), past Python's recursion limit. Every node is hashed right after its children, so
-    no hash has to recurse either."""
+    state elimination), past Python's recursion limit (regex nodes hash and compare iteratively too)."""
     memo = {} if memo is None else memo  # structural: equal subtrees built apart are encoded once
     done: dict[int, ir.Regex] = {}  # id(node) -> encoding, for the nodes of this tree (alive meanwhile)
     stack: list[tuple[ir.Regex, bool]] = [(regex, False)]
@@ -66,9 +65,7 @@ def encode(regex: ir.Regex, memo: dict | None = None) -> ir.Regex:
         if id(node) in done:
             continue
         if not ready:
-            # A structurally equal subtree encoded before ends the descent (its hash is already known when
-            # it was built bottom-up, so looking it up recurses into nothing).
-            hit = memo.get(node) if "_hash" in node.__dict__ else None
+            hit = memo.get(node)  # a structurally equal subtree encoded before ends the descent
             if hit is not None:
                 done[id(node)] = hit
                 continue
@@ -87,7 +84,6 @@ def encode(regex: ir.Regex, memo: dict | None = None) -> ir.Regex:
                 out = ir.Alt(tuple(done[id(c)] for c in node.items))
             else:
                 out = ir.Repeat(done[id(node.item)], node.min, node.max)
-            hash(out)
             memo[node] = out
         done[id(node)] = out
     return done[id(regex)]
