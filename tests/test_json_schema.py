@@ -741,6 +741,28 @@ def test_unknown_format_and_legacy_dependencies(tok):
     assert accepts(g, '{"b": 2, "a": 1}') and accepts(g, '{"b": 1}') and not accepts(g, '{"a": 1}')
 
 
+@pytest.mark.parametrize("draft", ["http://json-schema.org/draft-07/schema#", "http://json-schema.org/draft-04/schema#"])
+def test_old_drafts_ignore_siblings_of_ref_in_every_shortcut(tok, draft):
+    # Drafts <= 7: "$ref" overrides its siblings. An `enum` beside it once went through the finite-values
+    # shortcut anyway and rejected valid values (JSONSchemaBench, JsonSchemaStore/briefcase-schema).
+    prop = {"anyOf": [{"type": "string"}, {"type": "object", "properties": {"key": {"type": "string"}}}]}
+    value = {"$ref": "#/definitions/p", "default": "key", "enum": ["key", "sas"]}
+    for schema in ({"properties": {"s": value}}, {"items": {"allOf": [{"properties": {"s": value}}]}}):
+        schema = {"$schema": draft, "definitions": {"p": prop}, "type": "object", **schema}
+        if "items" in schema:
+            schema["type"] = "array"
+        wrap = (lambda t: f"[{t}]") if "items" in schema else (lambda t: t)
+        g = gd.compile_json_schema(schema, tok, whitespace="compact")
+        oracle = jsonschema.validators.validator_for(schema)(schema)
+        for text in ('{"s":{"key":"key"}}', '{"s":"x"}', '{"s":"sas"}'):
+            assert accepts(g, wrap(text)) and oracle.is_valid(json.loads(wrap(text))), text
+        assert not accepts(g, wrap('{"s":1}')) and not oracle.is_valid(json.loads(wrap('{"s":1}')))
+    # 2020-12: the siblings apply
+    g = gd.compile_json_schema({"$defs": {"p": prop}, "properties": {"s": {**value, "$ref": "#/$defs/p"}}}, tok,
+                               whitespace="compact")
+    assert accepts(g, '{"s":"sas"}') and not accepts(g, '{"s":"x"}') and not accepts(g, '{"s":{"key":"key"}}')
+
+
 def test_closed_objects_option_keeps_dependencies_satisfiable(tok):
     # additional_properties_default=False closes the user's object schemas, not the key constraints the
     # compiler builds for `dependencies` (closing those emptied the language: a regression).

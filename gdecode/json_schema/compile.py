@@ -68,6 +68,7 @@ class SchemaCompiler:
         self._layout_memo: dict[tuple[str, int], str] = {}
         self._any: dict[int, str] = {}
         self._synthetic: list = []  # schemas made here (negations): kept alive, rules are memoized by id
+        self._ref_only_memo: dict[int, dict] = {}
         # Ids of the object constraints made here (dependencies, negations). They only constrain keys, so
         # `additional_properties_default=False` must not close them: that would empty the intersection.
         self.constraint_ids: set[int] = set()
@@ -159,7 +160,7 @@ class SchemaCompiler:
 
     def conj(self, parts: tuple[Part, ...]) -> str:
         """The rule of the intersection of subschemas."""
-        parts = tuple(p for p in parts if p[0] is not True and p[0] != {})
+        parts = tuple((self._ref_only(p[0]), p[1], p[2]) for p in parts if p[0] is not True and p[0] != {})
         if any(p[0] is False for p in parts):
             return self._nothing()
         if not parts:
@@ -194,6 +195,18 @@ class SchemaCompiler:
                 bodies.append((sub,))
         self.b.rule(name, bodies)
         return name
+
+    def _ref_only(self, schema: Any) -> Any:
+        """Drafts <= 7: a schema with ``$ref`` is only that reference (its siblings are ignored). Done once
+        at the entry of :meth:`conj`, so that no shortcut (``enum`` candidates, say) reads the siblings; the
+        reduced dict is cached per schema, as rules are memoized by id."""
+        if not (self.doc.old_draft and isinstance(schema, dict) and "$ref" in schema and len(schema) > 1):
+            return schema
+        got = self._ref_only_memo.get(id(schema))
+        if got is None:
+            got = self._ref_only_memo[id(schema)] = {"$ref": schema["$ref"]}
+            self._synthetic.append(schema)  # the id stays this schema's
+        return got
 
     def _finite_conjunction(self, parts: tuple[Part, ...], name: str) -> bool:
         """An ``enum`` or ``const`` at the top of a part (or of one of its ``allOf`` members) makes the whole
