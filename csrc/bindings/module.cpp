@@ -59,6 +59,13 @@ void fill_row(Matcher& m, uint32_t* row, size_t width) {
 // order of gdecode.compiler._RegexFlattener, so both produce the same array.
 class RegexTreeWalker {
  public:
+  RegexTreeWalker()
+      : items_(nb::steal(PyUnicode_InternFromString("items"))),
+        item_(nb::steal(PyUnicode_InternFromString("item"))),
+        ranges_attr_(nb::steal(PyUnicode_InternFromString("ranges"))),
+        min_(nb::steal(PyUnicode_InternFromString("min"))),
+        max_(nb::steal(PyUnicode_InternFromString("max"))) {}
+
   uint32_t add(nb::handle root) {
     stack_.push_back({root.ptr(), false});
     while (!stack_.empty()) {
@@ -69,13 +76,13 @@ class RegexTreeWalker {
       int tag = tag_of(h);
       if (!ready && (tag == kSeq || tag == kAlt || tag == kRepeat)) {
         size_t mark = stack_.size();
-        auto visit = [&](nb::handle c) {
-          if (!seen_.count(c.ptr())) stack_.push_back({c.ptr(), false});
+        auto visit = [&](PyObject* c) {
+          if (!seen_.count(c)) stack_.push_back({c, false});
         };
         if (tag == kRepeat) {
-          visit(h.attr("item"));
+          visit(attr(h, item_).ptr());
         } else {
-          for (nb::handle c : h.attr("items")) visit(c);
+          for_each_item(attr(h, items_), visit);
         }
         if (stack_.size() > mark) {
           stack_.insert(stack_.begin() + mark, {cur, true});
@@ -92,6 +99,23 @@ class RegexTreeWalker {
  private:
   static constexpr int kChars = 1, kBytes = 2, kSeq = 3, kAlt = 4, kRepeat = 5;  // gdecode.ir _TAG values
 
+  // Attribute lookups by interned name, and tuples read in place: flattening is per node of every regex
+  // of a compile, so the generic by-C-string lookup and iterator protocol showed up in its time.
+  static nb::object attr(nb::handle h, const nb::object& name) {
+    PyObject* v = PyObject_GetAttr(h.ptr(), name.ptr());
+    if (!v) nb::raise_python_error();
+    return nb::steal(v);
+  }
+
+  template <class F>
+  static void for_each_item(const nb::object& seq, F&& f) {
+    if (PyTuple_Check(seq.ptr())) {
+      for (Py_ssize_t i = 0, n = PyTuple_GET_SIZE(seq.ptr()); i < n; ++i) f(PyTuple_GET_ITEM(seq.ptr(), i));
+    } else {
+      for (nb::handle c : seq) f(c.ptr());
+    }
+  }
+
   int tag_of(nb::handle h) {
     PyTypeObject* type = Py_TYPE(h.ptr());
     auto it = tags_.find(type);
@@ -107,19 +131,28 @@ class RegexTreeWalker {
   uint32_t emit(nb::handle h, int tag) {
     if (tag == kChars || tag == kBytes) {
       ranges_.clear();
-      for (nb::handle r : h.attr("ranges")) ranges_.push_back(nb::cast<std::pair<uint32_t, uint32_t>>(r));
+      for_each_item(attr(h, ranges_attr_), [&](PyObject* r) {
+        if (PyTuple_Check(r) && PyTuple_GET_SIZE(r) == 2 && PyLong_Check(PyTuple_GET_ITEM(r, 0)) &&
+            PyLong_Check(PyTuple_GET_ITEM(r, 1))) {
+          ranges_.emplace_back(nb::cast<uint32_t>(nb::handle(PyTuple_GET_ITEM(r, 0))),
+                               nb::cast<uint32_t>(nb::handle(PyTuple_GET_ITEM(r, 1))));
+        } else {
+          ranges_.push_back(nb::cast<std::pair<uint32_t, uint32_t>>(nb::handle(r)));
+        }
+      });
       return builder.ranges(tag == kChars ? RegexKind::Chars : RegexKind::Bytes, ranges_);
     }
     if (tag == kRepeat) {
-      nb::object max = h.attr("max");
-      return builder.repeat(seen_.at(h.attr("item").ptr()), nb::cast<uint32_t>(h.attr("min")),
+      nb::object max = attr(h, max_);
+      return builder.repeat(seen_.at(attr(h, item_).ptr()), nb::cast<uint32_t>(attr(h, min_)),
                             max.is_none() ? -1 : nb::cast<int64_t>(max));
     }
     children_.clear();
-    for (nb::handle c : h.attr("items")) children_.push_back(seen_.at(c.ptr()));
+    for_each_item(attr(h, items_), [&](PyObject* c) { children_.push_back(seen_.at(c)); });
     return builder.list(tag == kSeq ? RegexKind::Seq : RegexKind::Alt, children_);
   }
 
+  nb::object items_, item_, ranges_attr_, min_, max_;  // interned attribute names
   std::vector<std::pair<PyObject*, bool>> stack_;
   std::unordered_map<PyObject*, uint32_t> seen_;  // the trees are alive for the whole call
   std::unordered_map<PyTypeObject*, int> tags_;
