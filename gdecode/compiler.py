@@ -69,9 +69,17 @@ class CompiledGrammar:
                  limits: Limits, warnings: list[str] | None = None) -> None:
         self._core = core
         self.tokenizer = tokenizer
-        self.grammar = grammar
+        self._ir = grammar
+        self._trimmed: ir.Grammar | None = None
         self.limits = limits
         self.warnings = list(warnings or [])
+
+    @property
+    def grammar(self) -> ir.Grammar:
+        """The grammar IR as the core uses it: productive, reachable parts only (trimmed on first use)."""
+        if self._trimmed is None:
+            self._trimmed = trim(self._ir, dict(self.tokenizer.special_tokens))
+        return self._trimmed
 
     @property
     def vocab_size(self) -> int:
@@ -110,7 +118,9 @@ def core_vocabulary(tok: TokenizerInfo) -> _core.Vocabulary:
 def trim(grammar: ir.Grammar, special_ids: dict[str, int],
          nonempty: dict[str, bool] | None = None) -> ir.Grammar:
     """Drops alternatives that can never derive a string and rules unreachable from the start, so every
-    state the matcher reaches has a continuation. Raises GrammarError if the language is empty.
+    state the matcher reaches has a continuation. Raises GrammarError if the language is empty. The core
+    trims the same way by itself when it compiles (this is its reference, compared in
+    tests/test_engine_differential.py); :attr:`CompiledGrammar.grammar` is this function's result.
     ``nonempty``: whether each regex terminal matches a non-empty string, when already known."""
     grammar.validate()
     if nonempty is None:
@@ -252,25 +262,24 @@ def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Li
 
 def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
              warnings: list[str] | None) -> CompiledGrammar:
+    # The core trims the grammar itself (productive and reachable parts only; `trim` below is its
+    # reference), so the whole IR is encoded as it is.
+    grammar.validate()
     special_ids = dict(tokenizer.special_tokens)
-    # Flatten first (in the core: the Python _RegexFlattener below is its reference): it also tells which
-    # terminals match a non-empty string, which trimming needs. A terminal trimming then drops leaves unused
-    # nodes in the array; the core ignores them.
-    named = [(name, t.regex) for name, t in grammar.terminals.items() if t.special_token is None]
-    flat, roots, nonempty = _core.flatten_regexes([r for _name, r in named])
-    regex_of = {name: root for (name, _r), root in zip(named, roots, strict=True)}
-    g = trim(grammar, special_ids, {name: ne for (name, _r), ne in zip(named, nonempty, strict=True)})
-    terminal_names = list(g.terminals)
-    rule_names = list(g.rules)
+    terminal_names = list(grammar.terminals)
+    named = [name for name in terminal_names if grammar.terminals[name].special_token is None]
+    flat, roots, _nonempty = _core.flatten_regexes([grammar.terminals[name].regex for name in named])
+    regex_of = dict(zip(named, roots, strict=True))
+    rule_names = list(grammar.rules)
     symbol = {name: i for i, name in enumerate(terminal_names)}
     symbol.update({name: len(terminal_names) + i for i, name in enumerate(rule_names)})
 
     terminal_regex, terminal_ignored, terminal_tokens = [], [], []
     for name in terminal_names:
-        t = g.terminals[name]
+        t = grammar.terminals[name]
         if t.special_token is not None:
             terminal_regex.append(-1)
-            terminal_tokens.append([special_ids[t.special_token]])
+            terminal_tokens.append([special_ids[t.special_token]] if t.special_token in special_ids else [])
         else:
             terminal_regex.append(regex_of[name])
             terminal_tokens.append([])
@@ -278,14 +287,15 @@ def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
 
     prod_lhs, prod_rhs = [], []
     for name in rule_names:
-        for alt in g.rules[name]:
-            prod_lhs.append(symbol[name])
+        lhs = symbol[name]
+        for alt in grammar.rules[name]:
+            prod_lhs.append(lhs)
             prod_rhs.append([symbol[s] for s in alt])
 
     core = _core.CompiledGrammar(
         core_vocabulary(tokenizer), flat, terminal_regex, terminal_ignored, terminal_tokens,
-        len(rule_names), prod_lhs, prod_rhs, symbol[g.start], limits.to_core())
-    return CompiledGrammar(core, tokenizer, g, limits, warnings)
+        len(rule_names), prod_lhs, prod_rhs, symbol[grammar.start], limits.to_core())
+    return CompiledGrammar(core, tokenizer, grammar, limits, warnings)
 
 
 # ------------------------------------------------------------------------------------- frontends

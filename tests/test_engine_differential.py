@@ -232,8 +232,15 @@ def test_trim_keeps_exactly_the_productive_reachable_rules(seed):
     if "start" not in productive:
         with pytest.raises(GrammarError, match="matches no string"):
             trim(grammar, {})
+        with pytest.raises(GrammarError, match="matches no string"):  # the core's own trimming
+            compile_grammar(grammar, TokenizerInfo.from_token_bytes([b"a", b"<eos>"], eos_token_ids=[1]))
         return
     kept = trim(grammar, {}, {n: t.regex != ir.NOTHING for n, t in grammar.terminals.items()})
+    # the core trims by itself (compile_grammar hands it the whole grammar): the same parts
+    tok = TokenizerInfo.from_token_bytes([b"a", b"b", b"ab", b"<eos>"], eos_token_ids=[3], special_ids=[3])
+    core = compile_grammar(grammar, tok)._core
+    assert core.num_productions == sum(len(alts) for alts in kept.rules.values()) + 1  # + S' -> start
+    assert [name in kept.terminals for name in grammar.terminals] == core.used_terminals
     assert set(kept.rules) <= productive
     for name, alts in kept.rules.items():
         assert alts == [a for a in grammar.rules[name] if all(s in productive for s in a)]

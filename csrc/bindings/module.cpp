@@ -222,7 +222,8 @@ NB_MODULE(_core, m) {
            nb::arg("terminal_tokens"), nb::arg("num_nonterminals"), nb::arg("prod_lhs"), nb::arg("prod_rhs"),
            nb::arg("start_symbol"), nb::arg("limits"))
       .def_prop_ro("num_lexer_states", &CompiledGrammar::num_lexer_states)
-      .def_prop_ro("num_productions", [](const CompiledGrammar& g) { return g.tables().prods.size(); });
+      .def_prop_ro("num_productions", [](const CompiledGrammar& g) { return g.tables().prods.size(); })
+      .def_prop_ro("used_terminals", &CompiledGrammar::used_terminals);
 
   m.def(
       "flatten_regexes",

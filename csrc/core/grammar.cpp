@@ -7,6 +7,101 @@
 
 namespace gdecode {
 
+namespace {
+
+// The terminals and productions that can be part of a sentence: productive ones (deriving some string: a
+// terminal whose regex matches a non-empty string or that stands for a special token of the vocabulary)
+// reachable from the start; ignored terminals need only be productive. The rest stays out of the lexer
+// and the parser tables, so every state a matcher reaches has a continuation. gdecode.compiler.trim is
+// the Python reference (tests compare them). Linear: each production counts its symbols not yet known to
+// be productive, and a symbol becoming productive counts down the productions that use it.
+struct UsedParts {
+  std::vector<bool> terminal, production;
+};
+
+// Compressed rows: for each of `n` keys, the values pushed for it (two passes, no per-key allocation).
+struct Rows {
+  std::vector<uint32_t> start, values;
+  template <class Each>
+  Rows(size_t n, Each each) : start(n + 1, 0) {
+    each([&](uint32_t key, uint32_t) { ++start[key + 1]; });
+    for (size_t i = 0; i < n; ++i) start[i + 1] += start[i];
+    values.resize(start[n]);
+    std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+    each([&](uint32_t key, uint32_t value) { values[fill[key]++] = value; });
+  }
+};
+
+UsedParts trim(const GrammarSpec& spec, const RegexPool& pool, uint32_t num_symbols) {
+  const size_t num_terminals = spec.terminal_regex.size(), num_prods = spec.prod_lhs.size();
+  const uint32_t augmented = num_symbols - 1;
+  std::vector<bool> nonempty = pool.matches_nonempty();
+  std::vector<bool> productive(num_symbols, false);
+  for (size_t t = 0; t < num_terminals; ++t) {
+    int64_t r = spec.terminal_regex[t];
+    if (r >= int64_t(nonempty.size())) throw GrammarFailure("terminal regex index out of range");
+    productive[t] = r >= 0 ? bool(nonempty[size_t(r)]) : !spec.terminal_tokens[t].empty();
+  }
+  std::vector<uint32_t> missing(num_prods, 0);
+  for (size_t p = 0; p < num_prods; ++p) {
+    if (spec.prod_lhs[p] < num_terminals || spec.prod_lhs[p] >= augmented)
+      throw GrammarFailure("production left-hand side is not a nonterminal");
+    for (uint32_t s : spec.prod_rhs[p]) {
+      if (s >= augmented) throw GrammarFailure("production symbol out of range");
+      missing[p] += !productive[s];
+    }
+  }
+  Rows users(num_symbols, [&](auto push) {
+    for (size_t p = 0; p < num_prods; ++p)
+      for (uint32_t s : spec.prod_rhs[p])
+        if (!productive[s]) push(s, uint32_t(p));
+  });
+  std::vector<uint32_t> todo;
+  auto produce = [&](size_t p) {
+    uint32_t lhs = spec.prod_lhs[p];
+    if (missing[p] == 0 && !productive[lhs]) {
+      productive[lhs] = true;
+      todo.push_back(lhs);
+    }
+  };
+  for (size_t p = 0; p < num_prods; ++p) produce(p);
+  while (!todo.empty()) {
+    uint32_t s = todo.back();
+    todo.pop_back();
+    for (uint32_t i = users.start[s]; i < users.start[s + 1]; ++i) {
+      --missing[users.values[i]];
+      produce(users.values[i]);
+    }
+  }
+  if (!productive[spec.start_symbol])
+    throw GrammarFailure("the grammar matches no string (its start rule derives nothing)");
+
+  Rows by_lhs(num_symbols, [&](auto push) {
+    for (size_t p = 0; p < num_prods; ++p)
+      if (missing[p] == 0) push(spec.prod_lhs[p], uint32_t(p));
+  });
+  std::vector<bool> reachable(num_symbols, false);
+  reachable[spec.start_symbol] = true;
+  todo.assign(1, spec.start_symbol);
+  while (!todo.empty()) {
+    uint32_t s = todo.back();
+    todo.pop_back();
+    for (uint32_t i = by_lhs.start[s]; i < by_lhs.start[s + 1]; ++i)
+      for (uint32_t sym : spec.prod_rhs[by_lhs.values[i]])
+        if (!reachable[sym]) {
+          reachable[sym] = true;
+          todo.push_back(sym);
+        }
+  }
+  UsedParts used{std::vector<bool>(num_terminals), std::vector<bool>(num_prods)};
+  for (size_t t = 0; t < num_terminals; ++t)
+    used.terminal[t] = reachable[t] || (spec.terminal_ignored[t] && productive[t]);
+  for (size_t p = 0; p < num_prods; ++p) used.production[p] = missing[p] == 0 && reachable[spec.prod_lhs[p]];
+  return used;
+}
+
+}  // namespace
+
 size_t LexemeMask::memory() const {
   size_t n = sizeof(*this) + words.size() * 4;
   for (const auto& b : boundaries)
@@ -23,12 +118,25 @@ CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const 
     throw GrammarFailure("terminal arrays differ in length");
   if (spec.prod_lhs.size() != spec.prod_rhs.size()) throw GrammarFailure("production arrays differ in length");
 
-  // Lexer: one NFA for all byte terminals.
+  // Symbols: terminals, nonterminals, then S' (the augmented start).
+  tables_.num_terminals = uint32_t(num_terminals);
+  tables_.num_symbols = uint32_t(num_terminals) + spec.num_nonterminals + 1;
+  uint32_t augmented = tables_.num_symbols - 1;
+  if (spec.start_symbol < num_terminals || spec.start_symbol >= augmented)
+    throw GrammarFailure("start symbol is not a nonterminal");
   RegexPool pool = RegexPool::decode(spec.regex_flat);
+  const UsedParts used = trim(spec, pool, tables_.num_symbols);
+  used_terminals_ = used.terminal;
+
+  // Lexer: one NFA for all byte terminals.
   Nfa nfa;
   std::vector<uint32_t> starts(num_terminals, Lexer::kUnknown);
   std::vector<bool> ignored(num_terminals, false);
   for (size_t t = 0; t < num_terminals; ++t) {
+    if (!used.terminal[t]) {
+      terminal_states_end_.push_back(uint32_t(nfa.size()));
+      continue;
+    }
     ignored[t] = spec.terminal_ignored[t] != 0;
     if (spec.terminal_regex[t] >= 0)
       starts[t] = add_terminal_nfa(nfa, pool, uint32_t(spec.terminal_regex[t]), int32_t(t), limits_.max_nfa_states,
@@ -44,12 +152,8 @@ CompiledGrammar::CompiledGrammar(const GrammarSpec& spec, std::shared_ptr<const 
   lexer_ = std::make_unique<Lexer>(std::move(nfa), std::move(starts), std::move(ignored), limits_);
 
   // Parser tables, augmented with S' -> start.
-  tables_.num_terminals = uint32_t(num_terminals);
-  tables_.num_symbols = uint32_t(num_terminals) + spec.num_nonterminals + 1;
-  uint32_t augmented = tables_.num_symbols - 1;
-  if (spec.start_symbol < num_terminals || spec.start_symbol >= augmented)
-    throw GrammarFailure("start symbol is not a nonterminal");
   for (size_t p = 0; p < spec.prod_lhs.size(); ++p) {
+    if (!used.production[p]) continue;
     tables_.prods.push_back(Production{spec.prod_lhs[p], uint32_t(tables_.rhs.size()),
                                        uint32_t(spec.prod_rhs[p].size())});
     tables_.rhs.insert(tables_.rhs.end(), spec.prod_rhs[p].begin(), spec.prod_rhs[p].end());

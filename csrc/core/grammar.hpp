@@ -85,6 +85,8 @@ class CompiledGrammar {
   // Cached; computed on first use. `nonempty`: the current lexeme already has bytes.
   std::shared_ptr<const LexemeMask> lexeme_mask(uint32_t dfa_state, bool nonempty) const;
   size_t num_lexer_states() const { return lexer_->num_states(); }
+  // Per terminal: whether it survived trimming (productive, and reachable or ignored).
+  const std::vector<bool>& used_terminals() const { return used_terminals_; }
 
   // Whole-mask cache shared by all matchers of this grammar (charts in equal states have equal masks).
   std::shared_ptr<const std::vector<uint32_t>> state_mask(const StateKey& key) const;
@@ -115,6 +117,7 @@ class CompiledGrammar {
   mutable std::unordered_map<uint64_t, std::shared_ptr<const LexemeMask>> cache_;
   mutable size_t cache_bytes_ = 0;
 
+  std::vector<bool> used_terminals_;
   std::vector<uint32_t> terminal_states_end_;  // terminal t's NFA states end here (they are contiguous)
   mutable std::mutex universal_mutex_;
   mutable std::unordered_set<uint32_t> universal_;      // DFA states every slice string keeps alive

@@ -4,6 +4,34 @@
 
 namespace gdecode {
 
+namespace {
+
+// What a regex node matches, from its children's flags: some string (kSome), some non-empty string
+// (kNonEmpty). Shared by RegexFlatBuilder and RegexPool so both say the same.
+constexpr uint8_t kSome = 1, kNonEmpty = 2;
+
+uint8_t ranges_props(bool empty) { return empty ? 0 : kSome | kNonEmpty; }
+
+uint8_t list_props(bool seq, const std::vector<uint32_t>& children, const std::vector<uint8_t>& props) {
+  bool all_some = true, any_some = false, any_nonempty = false;
+  for (uint32_t c : children) {
+    all_some &= bool(props[c] & kSome);
+    any_some |= bool(props[c] & kSome);
+    any_nonempty |= bool(props[c] & kNonEmpty);
+  }
+  bool some = seq ? all_some : any_some;
+  bool nonempty = seq ? all_some && any_nonempty : any_nonempty;
+  return uint8_t((some ? kSome : 0) | (nonempty ? kNonEmpty : 0));
+}
+
+uint8_t repeat_props(uint8_t item, uint32_t min, bool max_is_zero) {
+  bool some = max_is_zero || min == 0 || (item & kSome);
+  bool nonempty = !max_is_zero && (item & kSome) && (item & kNonEmpty);
+  return uint8_t((some ? kSome : 0) | (nonempty ? kNonEmpty : 0));
+}
+
+}  // namespace
+
 RegexPool RegexPool::decode(const std::vector<int64_t>& flat) {
   RegexPool pool;
   size_t i = 0;
@@ -45,6 +73,25 @@ RegexPool RegexPool::decode(const std::vector<int64_t>& flat) {
   return pool;
 }
 
+std::vector<bool> RegexPool::matches_nonempty() const {
+  std::vector<uint8_t> props(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {  // children come before their parents
+    const RegexNode& n = nodes[i];
+    if (n.kind == RegexKind::Chars || n.kind == RegexKind::Bytes) {
+      props[i] = ranges_props(n.ranges.empty());
+    } else if (n.kind == RegexKind::Repeat) {
+      props[i] = repeat_props(props[n.children[0]], n.min, !n.unbounded && n.max == 0);
+    } else {
+      props[i] = list_props(n.kind == RegexKind::Seq, n.children, props);
+    }
+  }
+  std::vector<bool> out(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) out[i] = props[i] & kNonEmpty;
+  return out;
+}
+
+bool RegexFlatBuilder::matches_nonempty(uint32_t node) const { return props_.at(node) & kNonEmpty; }
+
 size_t RegexFlatBuilder::KeyHash::operator()(const std::vector<int64_t>& v) const {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the words
   for (int64_t x : v) h = (h ^ uint64_t(x)) * 1099511628211ull;
@@ -74,24 +121,14 @@ uint32_t RegexFlatBuilder::ranges(RegexKind kind, const std::vector<std::pair<ui
     key_.push_back(lo);
     key_.push_back(hi);
   }
-  return intern(ranges.empty() ? 0 : kSome | kNonEmpty);
+  return intern(ranges_props(ranges.empty()));
 }
 
 uint32_t RegexFlatBuilder::list(RegexKind kind, const std::vector<uint32_t>& children) {
   if (kind != RegexKind::Seq && kind != RegexKind::Alt) throw GrammarFailure("bad regex node kind");
   key_.assign({int64_t(kind), int64_t(children.size())});
-  bool seq = kind == RegexKind::Seq;
-  bool all_some = true, any_some = false, any_nonempty = false;
-  for (uint32_t c : children) {
-    uint8_t p = props_[child(c)];
-    key_.push_back(c);
-    all_some &= bool(p & kSome);
-    any_some |= bool(p & kSome);
-    any_nonempty |= bool(p & kNonEmpty);
-  }
-  bool some = seq ? all_some : any_some;
-  bool nonempty = seq ? all_some && any_nonempty : any_nonempty;
-  return intern(uint8_t((some ? kSome : 0) | (nonempty ? kNonEmpty : 0)));
+  for (uint32_t c : children) key_.push_back(child(c));
+  return intern(list_props(kind == RegexKind::Seq, children, props_));
 }
 
 uint32_t RegexFlatBuilder::repeat(uint32_t c, uint32_t min, int64_t max) {
@@ -99,9 +136,7 @@ uint32_t RegexFlatBuilder::repeat(uint32_t c, uint32_t min, int64_t max) {
     throw GrammarFailure("bad repeat bounds in regex");
   uint8_t p = props_[child(c)];
   key_.assign({int64_t(RegexKind::Repeat), int64_t(c), int64_t(min), max < 0 ? -1 : max});
-  bool some = max == 0 || min == 0 || (p & kSome);
-  bool nonempty = max != 0 && (p & kSome) && (p & kNonEmpty);
-  return intern(uint8_t((some ? kSome : 0) | (nonempty ? kNonEmpty : 0)));
+  return intern(repeat_props(p, min, max == 0));
 }
 
 uint32_t Nfa::add_state() {

@@ -25,6 +25,8 @@ struct RegexPool {
   std::vector<RegexNode> nodes;
   // Decodes the flat encoding produced by gdecode/compiler.py (see there). Throws GrammarFailure.
   static RegexPool decode(const std::vector<int64_t>& flat);
+  // Per node: whether it matches some non-empty string (what grammar trimming needs).
+  std::vector<bool> matches_nonempty() const;
 };
 
 // Builds the flat encoding RegexPool::decode reads, bottom-up (children before parents), storing
@@ -38,10 +40,9 @@ class RegexFlatBuilder {
 
   const std::vector<int64_t>& flat() const { return flat_; }
   size_t size() const { return props_.size(); }
-  bool matches_nonempty(uint32_t node) const { return props_.at(node) & kNonEmpty; }
+  bool matches_nonempty(uint32_t node) const;
 
  private:
-  static constexpr uint8_t kSome = 1, kNonEmpty = 2;
   struct KeyHash {
     size_t operator()(const std::vector<int64_t>& v) const;
   };
