@@ -5,6 +5,8 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "core/rows.hpp"
+
 namespace gdecode {
 
 namespace {
@@ -17,19 +19,6 @@ namespace {
 // be productive, and a symbol becoming productive counts down the productions that use it.
 struct UsedParts {
   std::vector<bool> terminal, production;
-};
-
-// Compressed rows: for each of `n` keys, the values pushed for it (two passes, no per-key allocation).
-struct Rows {
-  std::vector<uint32_t> start, values;
-  template <class Each>
-  Rows(size_t n, Each each) : start(n + 1, 0) {
-    each([&](uint32_t key, uint32_t) { ++start[key + 1]; });
-    for (size_t i = 0; i < n; ++i) start[i + 1] += start[i];
-    values.resize(start[n]);
-    std::vector<uint32_t> fill(start.begin(), start.end() - 1);
-    each([&](uint32_t key, uint32_t value) { values[fill[key]++] = value; });
-  }
 };
 
 UsedParts trim(const GrammarSpec& spec, const RegexPool& pool, uint32_t num_symbols) {
@@ -51,7 +40,7 @@ UsedParts trim(const GrammarSpec& spec, const RegexPool& pool, uint32_t num_symb
       missing[p] += !productive[s];
     }
   }
-  Rows users(num_symbols, [&](auto push) {
+  auto users = Rows<uint32_t>::build(num_symbols, [&](auto push) {
     for (size_t p = 0; p < num_prods; ++p)
       for (uint32_t s : spec.prod_rhs[p])
         if (!productive[s]) push(s, uint32_t(p));
@@ -68,15 +57,15 @@ UsedParts trim(const GrammarSpec& spec, const RegexPool& pool, uint32_t num_symb
   while (!todo.empty()) {
     uint32_t s = todo.back();
     todo.pop_back();
-    for (uint32_t i = users.start[s]; i < users.start[s + 1]; ++i) {
-      --missing[users.values[i]];
-      produce(users.values[i]);
+    for (uint32_t p : users.row(s)) {
+      --missing[p];
+      produce(p);
     }
   }
   if (!productive[spec.start_symbol])
     throw GrammarFailure("the grammar matches no string (its start rule derives nothing)");
 
-  Rows by_lhs(num_symbols, [&](auto push) {
+  auto by_lhs = Rows<uint32_t>::build(num_symbols, [&](auto push) {
     for (size_t p = 0; p < num_prods; ++p)
       if (missing[p] == 0) push(spec.prod_lhs[p], uint32_t(p));
   });
@@ -86,8 +75,8 @@ UsedParts trim(const GrammarSpec& spec, const RegexPool& pool, uint32_t num_symb
   while (!todo.empty()) {
     uint32_t s = todo.back();
     todo.pop_back();
-    for (uint32_t i = by_lhs.start[s]; i < by_lhs.start[s + 1]; ++i)
-      for (uint32_t sym : spec.prod_rhs[by_lhs.values[i]])
+    for (uint32_t p : by_lhs.row(s))
+      for (uint32_t sym : spec.prod_rhs[p])
         if (!reachable[sym]) {
           reachable[sym] = true;
           todo.push_back(sym);

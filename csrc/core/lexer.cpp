@@ -21,11 +21,12 @@ namespace {
 // a completion (e.g. "a" is not live for Seq(a, NOTHING)).
 void prune_dead_ends(Nfa& nfa) {
   size_t n = nfa.size();
-  std::vector<std::vector<uint32_t>> rev(n);
-  for (uint32_t s = 0; s < n; ++s) {
-    for (const auto& t : nfa.trans[s]) rev[t.to].push_back(s);
-    for (uint32_t t : nfa.eps[s]) rev[t].push_back(s);
-  }
+  Rows<uint32_t> rev = Rows<uint32_t>::build(n, [&](auto push) {  // row t: the sources of edges into t
+    for (uint32_t s = 0; s < n; ++s) {
+      for (const auto& t : nfa.trans(s)) push(t.to, s);
+      for (uint32_t t : nfa.eps(s)) push(t, s);
+    }
+  });
   std::vector<uint8_t> live(n, 0);
   std::vector<uint32_t> stack;
   for (uint32_t s = 0; s < n; ++s)
@@ -33,21 +34,18 @@ void prune_dead_ends(Nfa& nfa) {
       live[s] = 1;
       stack.push_back(s);
     }
+  size_t num_live = stack.size();
   while (!stack.empty()) {
     uint32_t s = stack.back();
     stack.pop_back();
-    for (uint32_t p : rev[s])
+    for (uint32_t p : rev.row(s))
       if (!live[p]) {
         live[p] = 1;
+        ++num_live;
         stack.push_back(p);
       }
   }
-  for (uint32_t s = 0; s < n; ++s) {
-    auto& tr = nfa.trans[s];
-    tr.erase(std::remove_if(tr.begin(), tr.end(), [&](const NfaTransition& t) { return !live[t.to]; }), tr.end());
-    auto& ep = nfa.eps[s];
-    ep.erase(std::remove_if(ep.begin(), ep.end(), [&](uint32_t t) { return !live[t]; }), ep.end());
-  }
+  if (num_live < n) nfa.remove_edges_into(live);
 }
 
 }  // namespace
@@ -55,6 +53,7 @@ void prune_dead_ends(Nfa& nfa) {
 Lexer::Lexer(Nfa nfa, std::vector<uint32_t> terminal_start, std::vector<bool> ignored, const Limits& limits)
     : nfa_(std::move(nfa)), terminal_start_(std::move(terminal_start)), ignored_(std::move(ignored)),
       limits_(limits) {
+  nfa_.freeze();
   prune_dead_ends(nfa_);
   ignored_bits_.assign((terminal_start_.size() + 63) / 64, 0);
   for (size_t t = 0; t < ignored_.size(); ++t)
@@ -84,8 +83,8 @@ uint32_t Lexer::intern(std::vector<uint32_t>& seeds) {
   while (!stack.empty()) {
     uint32_t s = stack.back();
     stack.pop_back();
-    if (!nfa_.trans[s].empty() || nfa_.accept[s] >= 0) key.push_back(s);
-    for (uint32_t t : nfa_.eps[s]) {
+    if (!nfa_.trans(s).empty() || nfa_.accept[s] >= 0) key.push_back(s);
+    for (uint32_t t : nfa_.eps(s)) {
       if (stamp_[t] != stamp_gen_) {
         stamp_[t] = stamp_gen_;
         stack.push_back(t);
@@ -170,7 +169,7 @@ uint32_t Lexer::compute_next(uint32_t s, uint8_t byte) {
   std::vector<uint32_t>& seeds = seeds_;
   seeds.clear();
   for (uint32_t q : st.nfa_states)
-    for (const auto& tr : nfa_.trans[q]) {
+    for (const auto& tr : nfa_.trans(q)) {
       if (tr.lo <= byte && byte <= tr.hi) {
         seeds.push_back(tr.to);
         lo = std::max<uint32_t>(lo, tr.lo);

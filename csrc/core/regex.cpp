@@ -140,10 +140,26 @@ uint32_t RegexFlatBuilder::repeat(uint32_t c, uint32_t min, int64_t max) {
 }
 
 uint32_t Nfa::add_state() {
-  trans.emplace_back();
-  eps.emplace_back();
   accept.push_back(-1);
   return static_cast<uint32_t>(accept.size() - 1);
+}
+
+void Nfa::freeze() {
+  if (frozen_) return;
+  frozen_ = true;
+  trans_ = Rows<NfaTransition>::build(size(), [&](auto push) {
+    for (const auto& [from, t] : new_trans_) push(from, t);
+  });
+  eps_ = Rows<uint32_t>::build(size(), [&](auto push) {
+    for (const auto& [from, to] : new_eps_) push(from, to);
+  });
+  std::vector<std::pair<uint32_t, NfaTransition>>().swap(new_trans_);
+  std::vector<std::pair<uint32_t, uint32_t>>().swap(new_eps_);
+}
+
+void Nfa::remove_edges_into(const std::vector<uint8_t>& keep) {
+  trans_.filter([&](const NfaTransition& t) { return keep[t.to]; });
+  eps_.filter([&](uint32_t to) { return keep[to]; });
 }
 
 namespace {
@@ -176,7 +192,7 @@ class NfaBuilder {
         f.end = f.start;
         for (uint32_t c : node.children) {
           Fragment g = build(c);
-          nfa_.eps[f.end].push_back(g.start);
+          nfa_.add_eps(f.end, g.start);
           f.end = g.end;
         }
         return f;
@@ -185,8 +201,8 @@ class NfaBuilder {
         Fragment f{state(), state()};
         for (uint32_t c : node.children) {
           Fragment g = build(c);
-          nfa_.eps[f.start].push_back(g.start);
-          nfa_.eps[g.end].push_back(f.end);
+          nfa_.add_eps(f.start, g.start);
+          nfa_.add_eps(g.end, f.end);
         }
         return f;
       }
@@ -214,7 +230,7 @@ class NfaBuilder {
 
   Fragment bytes(const RegexNode& node) {
     Fragment f{state(), state()};
-    for (auto [lo, hi] : node.ranges) nfa_.trans[f.start].push_back({uint8_t(lo), uint8_t(hi), f.end});
+    for (auto [lo, hi] : node.ranges) nfa_.add_edge(f.start, uint8_t(lo), uint8_t(hi), f.end);
     return f;
   }
 
@@ -222,7 +238,7 @@ class NfaBuilder {
     uint32_t cur = f.start;
     for (size_t k = 0; k < seq.size(); ++k) {
       uint32_t to = k + 1 == seq.size() ? f.end : state();
-      nfa_.trans[cur].push_back({seq[k].first, seq[k].second, to});
+      nfa_.add_edge(cur, seq[k].first, seq[k].second, to);
       cur = to;
     }
   }
@@ -233,27 +249,27 @@ class NfaBuilder {
     f.end = f.start;
     for (uint32_t k = 0; k < node.min; ++k) {
       Fragment g = build(item);
-      nfa_.eps[f.end].push_back(g.start);
+      nfa_.add_eps(f.end, g.start);
       f.end = g.end;
     }
     if (node.unbounded) {
       Fragment g = build(item);
       uint32_t out = state();
-      nfa_.eps[f.end].push_back(g.start);
-      nfa_.eps[f.end].push_back(out);
-      nfa_.eps[g.end].push_back(g.start);
-      nfa_.eps[g.end].push_back(out);
+      nfa_.add_eps(f.end, g.start);
+      nfa_.add_eps(f.end, out);
+      nfa_.add_eps(g.end, g.start);
+      nfa_.add_eps(g.end, out);
       f.end = out;
     } else if (node.max > node.min) {
       // x{0,k} as nested optionals: (x(x(x)?)?)? -- every exit jumps to one shared end.
       uint32_t out = state();
       for (uint32_t k = node.min; k < node.max; ++k) {
         Fragment g = build(item);
-        nfa_.eps[f.end].push_back(out);
-        nfa_.eps[f.end].push_back(g.start);
+        nfa_.add_eps(f.end, out);
+        nfa_.add_eps(f.end, g.start);
         f.end = g.end;
       }
-      nfa_.eps[f.end].push_back(out);
+      nfa_.add_eps(f.end, out);
       f.end = out;
     }
     return f;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/limits.hpp"
+#include "core/rows.hpp"
 
 namespace gdecode {
 
@@ -61,13 +62,28 @@ struct NfaTransition {
 };
 
 // Byte-level NFA shared by all terminals; `accept[s]` is the terminal accepted in state s or -1.
-struct Nfa {
-  std::vector<std::vector<NfaTransition>> trans;
-  std::vector<std::vector<uint32_t>> eps;
+// Edges are appended while building, then `freeze()` sorts them into compressed rows by source state.
+class Nfa {
+ public:
   std::vector<int32_t> accept;
 
   uint32_t add_state();
   size_t size() const { return accept.size(); }
+  void add_edge(uint32_t from, uint8_t lo, uint8_t hi, uint32_t to) { new_trans_.push_back({from, {lo, hi, to}}); }
+  void add_eps(uint32_t from, uint32_t to) { new_eps_.push_back({from, to}); }
+  // Makes the edges readable; add no edge after it. Freezing a frozen NFA does nothing.
+  void freeze();
+  Span<NfaTransition> trans(uint32_t s) const { return trans_.row(s); }  // after freeze
+  Span<uint32_t> eps(uint32_t s) const { return eps_.row(s); }
+  // Drops every edge whose target t has !keep[t] (after freeze).
+  void remove_edges_into(const std::vector<uint8_t>& keep);
+
+ private:
+  std::vector<std::pair<uint32_t, NfaTransition>> new_trans_;
+  std::vector<std::pair<uint32_t, uint32_t>> new_eps_;
+  Rows<NfaTransition> trans_;
+  Rows<uint32_t> eps_;
+  bool frozen_ = false;
 };
 
 // Adds the NFA of `root` to `nfa` for terminal `terminal` and returns its start state.

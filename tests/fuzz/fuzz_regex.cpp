@@ -33,7 +33,7 @@ struct NfaSim {
     while (!seeds.empty()) {
       uint32_t s = seeds.back();
       seeds.pop_back();
-      for (uint32_t t : nfa.eps[s])
+      for (uint32_t t : nfa.eps(s))
         if (out.insert(t).second) seeds.push_back(t);
     }
     return out;
@@ -41,7 +41,7 @@ struct NfaSim {
   std::set<uint32_t> step(const std::set<uint32_t>& cur, uint8_t b) const {
     std::vector<uint32_t> seeds;
     for (uint32_t s : cur)
-      for (const auto& tr : nfa.trans[s])
+      for (const auto& tr : nfa.trans(s))
         if (tr.lo <= b && b <= tr.hi) seeds.push_back(tr.to);
     return closure(seeds);
   }
@@ -64,8 +64,8 @@ struct NfaSim {
       auto push = [&](uint32_t t) {
         if (seen.insert(t).second) stack.push_back(t);
       };
-      for (uint32_t t : nfa.eps[s]) push(t);
-      for (const auto& tr : nfa.trans[s]) push(tr.to);
+      for (uint32_t t : nfa.eps(s)) push(t);
+      for (const auto& tr : nfa.trans(s)) push(tr.to);
     }
     return false;
   }
@@ -119,7 +119,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const LimitExceeded&) {
     return 0;
   }
-  const Nfa reference = nfa;  // the lexer prunes its own copy
+  Nfa reference = nfa;  // the lexer prunes its own copy
+  reference.freeze();
   NfaSim sim{reference};
   Lexer lexer(std::move(nfa), starts, ignored, limits);
 
