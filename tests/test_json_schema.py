@@ -685,6 +685,19 @@ def test_enum_makes_the_whole_intersection_finite(tok, monkeypatch):
         gd.compile_json_schema(schema, tok)
 
 
+def test_enum_candidates_checked_against_every_keyword_beside_them(tok):
+    """The candidates of one conjunct's enum are filtered by the enum/const of the others (by JSON value)
+    and by their other keywords (jsonschema), also when a conjunct has both."""
+    a, b = ["a", "bb", "ccc", 1], ["bb", "ccc", "dd", 1.0, True]
+    schema = {"allOf": [{"properties": {"x": {"enum": a}}},
+                        {"properties": {"x": {"enum": b, "maxLength": 2, "not": {"const": "dd"}}}}]}
+    g = gd.compile_json_schema(schema, tok, whitespace="compact")
+    for v in [*a, *b, "zz"]:
+        text = json.dumps({"x": v}, separators=(",", ":"))
+        assert accepts(g, text) == validates(schema, {"x": v}), text
+    assert accepts(g, '{"x":"bb"}') and accepts(g, '{"x":1}') and not accepts(g, '{"x":"a"}')
+
+
 def test_unique_items_over_finite_sets(tok):
     g = gd.compile_json_schema({"type": "array", "items": {"enum": ["a", "b", 1, 1.0]}, "uniqueItems": True,
                                 "minItems": 1}, tok)

@@ -465,26 +465,34 @@ class SchemaCompiler:
         return self.b.rule(self.b.fresh("enum"), [(self.literal(v),) for v in keep])
 
     def _finite_values(self, candidates: list[Any], conjuncts: list[Conjunct]) -> list[Any]:
-        """The candidates every conjunct accepts, each JSON value once. Conjuncts that are only enum/const/type
-        are checked here (by value, as JSON Schema compares); the others with jsonschema."""
+        """The candidates every conjunct accepts, each JSON value once. ``enum``/``const`` (and ``type``, when
+        it is the only other keyword) are checked here, by value as JSON Schema compares; the other keywords
+        with jsonschema."""
         checks = []
         for c in conjuncts:
-            keys = set(c.schema) - ANNOTATIONS
-            if keys <= {"enum", "const", "type"}:
-                allowed = None
-                if "enum" in c.schema:
-                    allowed = {_canon(v) for v in c.schema["enum"]}
-                if "const" in c.schema:
-                    const = {_canon(c.schema["const"])}
-                    allowed = const if allowed is None else allowed & const
-                types = type_set(c.schema["type"]) if "type" in c.schema else None
-                checks.append(lambda v, a=allowed, t=types: (a is None or _canon(v) in a)
-                              and (t is None or _json_type(v) in t or (_json_type(v) == "integer" and "integer" in t)))
-            else:
-                try:
-                    checks.append(self.doc.validator_for(c.schema, c.base).is_valid)
-                except Exception as e:  # noqa: BLE001 - referencing errors etc.: fail closed
-                    raise UnsupportedFeatureError(f"enum at #{c.ptr}: cannot check candidates ({e})") from None
+            schema = c.schema
+            allowed = None
+            if "enum" in schema:
+                allowed = {_canon(v) for v in schema["enum"]}
+            if "const" in schema:
+                const = {_canon(schema["const"])}
+                allowed = const if allowed is None else allowed & const
+            if allowed is not None:
+                checks.append(lambda v, a=allowed: _canon(v) in a)
+            rest = set(schema) - ANNOTATIONS - {"enum", "const"}
+            if rest <= {"type"}:
+                if rest:
+                    t = type_set(schema["type"])
+                    checks.append(lambda v, t=t: _json_type(v) in t or (_json_type(v) == "integer" and "integer" in t))
+                continue
+            # enum/const by set above (jsonschema scans the whole enum for each candidate: quadratic in big
+            # enums); every other keyword by jsonschema. Keywords are independent, so this is exact.
+            if allowed is not None:
+                schema = {k: v for k, v in schema.items() if k not in ("enum", "const")}
+            try:
+                checks.append(self.doc.validator_for(schema, c.base).is_valid)
+            except Exception as e:  # noqa: BLE001 - referencing errors etc.: fail closed
+                raise UnsupportedFeatureError(f"enum at #{c.ptr}: cannot check candidates ({e})") from None
         keep, seen = [], set()
         for value in candidates:
             try:
