@@ -135,7 +135,7 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for e in engines:
         t = times[e.name]
-        print(f"| {e.name} | {len(t)} ({len(t) / len(records):.1%}) {stats(list(t.values()))[1:]} "
+        print(f"| {e.name} | {len(t)} ({len(t) / len(records):.1%}) {stats(list(t.values()))} "
               f"{stats([t[r] for r in sorted(common)])[1:]}")
     if "gdecode" in times and common:
         g = np.array([times["gdecode"][r] for r in sorted(common)])
