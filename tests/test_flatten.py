@@ -73,3 +73,16 @@ def test_core_flattening_rejects_bad_nodes():
         _core.flatten_regexes([ir.Chars(((5, 2),))])
     with pytest.raises(GrammarError, match="repeat"):
         _core.flatten_regexes([ir.Repeat(ir.EPSILON, 3, 1)])
+
+
+def test_keyed_anonymous_terminals_dedupe_by_key_without_hashing():
+    """A key names the terminal instead of the regex (JSON keys by their text): equal keys share one
+    terminal and the tree is never hashed; without a key, equal regexes share one as before."""
+    b = ir.GrammarBuilder()
+    first, again = ir.literal('"name"'), ir.literal('"name"')
+    t1 = b.anonymous_terminal(first, "STR", key=("str", "name"))
+    assert b.anonymous_terminal(again, "STR", key=("str", "name")) == t1
+    assert "_hash" not in first.__dict__ and "_hash" not in again.__dict__
+    assert b.anonymous_terminal(ir.literal('"other"'), "STR", key=("str", "other")) != t1
+    plain = b.anonymous_terminal(ir.literal("x"))
+    assert b.anonymous_terminal(ir.literal("x")) == plain

@@ -571,7 +571,7 @@ class SchemaCompiler:
                 forms |= {str(int(value)), f"{int(value)}.0"}
             alts = [(b.anonymous_terminal(ir.literal(f), "NUM"),) for f in sorted(forms)]
         elif isinstance(value, str):
-            alts = [(b.anonymous_terminal(strings.literal_string_lexeme(value), "STR"),)]
+            alts = [(b.anonymous_terminal(strings.literal_string_lexeme(value), "STR", key=("str", value)),)]
         elif isinstance(value, list):
             if not value:
                 alts = [self._container(self.t_lbrack, self.t_rbrack, None)]
@@ -590,7 +590,7 @@ class SchemaCompiler:
                 for i, (k, v) in enumerate(value.items()):
                     if i:
                         body.append(self.comma)
-                    body += [b.anonymous_terminal(strings.literal_string_lexeme(k), "STR"), self.colon,
+                    body += [b.anonymous_terminal(strings.literal_string_lexeme(k), "STR", key=("str", k)), self.colon,
                              self._child(self.literal, v)]
                 alts = [self._container(self.t_lbrace, self.t_rbrace, b.rule(b.fresh("litbody"), [tuple(body)]))]
         else:
@@ -970,15 +970,15 @@ class SchemaCompiler:
             if any(v[0] is False for v in val):
                 continue
             if p.names and not name_regs and not pats:  # the common case, "any other name": built encoded
-                lexeme = strings.not_in_lexeme(p.names)
+                taken = frozenset(p.names)
+                term = b.anonymous_terminal(strings.not_in_lexeme(p.names), "STR", key=("not in", taken))
             else:
                 key_parts = [strings.not_in_regex(p.names) if p.names else strings.ANYSTAR] + name_regs + \
                     [r if mask >> idx & 1 else dfa.mk_not(r) for idx, (r, _part, _j) in enumerate(pats)]
                 key = self._intersect(key_parts, p.ptr, "patternProperties/propertyNames")
                 if key is None:
                     continue
-                lexeme = strings.string_lexeme(key)
-            term = b.anonymous_terminal(lexeme, "STR")
+                term = b.anonymous_terminal(strings.string_lexeme(key), "STR")
             members.append((term, self.colon, self._child(self.conj, tuple(val))))
         extra_member = b.rule(b.fresh("member"), members) if members else None
         slots: list[tuple[str, str]] = []
@@ -987,7 +987,7 @@ class SchemaCompiler:
             value = self._child(self.conj, value_parts(k))
             if extra_member is not None and self.opt.extra_keys == "anywhere":
                 slots.append(("star", extra_member))
-            key = b.anonymous_terminal(strings.literal_string_lexeme(k), "STR")
+            key = b.anonymous_terminal(strings.literal_string_lexeme(k), "STR", key=("str", k))
             member = b.rule(b.fresh("member"), [(key, self.colon, value)])
             slots.append(("req" if k in p.required else "opt", member))
             n_listed_max += 1
