@@ -438,10 +438,11 @@ class DFA:
 def build_dfa(regex, *, max_states: int = 2000, what: str = "regex", max_work: int = 1_000_000,
               max_total_size: int = 10**9) -> DFA:
     """DFA of ``regex`` by symbolic derivatives. Bounded deterministically: at most ``max_states`` states
-    and ``max_work`` derivative computations, and the states' total regex size stays under
-    ``max_total_size`` nodes (UnsupportedFeatureError beyond)."""
+    and ``max_work`` derivative computations, and the states' regexes hold fewer than ``max_total_size``
+    distinct nodes in all (UnsupportedFeatureError beyond)."""
     d = _Deriv()
     total_size = 0
+    counted: set[int] = set()  # ids of the nodes counted (states share subtrees: each counts once)
     index = {regex: 0}
     states = [regex]
     edges: list = []
@@ -457,7 +458,7 @@ def build_dfa(regex, *, max_states: int = 2000, what: str = "regex", max_work: i
             j = index.get(nxt)
             if j is None:
                 j = len(states)
-                total_size += _size(nxt, max_total_size)
+                total_size += _new_nodes(nxt, counted)
                 if total_size > max_total_size:
                     raise UnsupportedFeatureError(f"{what} is too complex to express as a plain regex (size bound)")
                 if j >= max_states:
@@ -479,13 +480,17 @@ def prefix_free(dfa: DFA) -> DFA:
     return DFA([[] if s in dfa.accepting else list(row) for s, row in enumerate(dfa.edges)], set(dfa.accepting))
 
 
-def _size(r, limit: int) -> int:
+def _new_nodes(r, counted: set[int]) -> int:
+    """How many nodes of ``r`` are not in ``counted`` (adding them). Each node of all states is visited
+    once: walking every state's whole tree counted shared subtrees again and again (a tenth of some
+    compiles)."""
     n, stack = 0, [r]
     while stack:
         x = stack.pop()
+        if id(x) in counted:
+            continue
+        counted.add(id(x))
         n += 1
-        if n > limit:
-            return n
         if isinstance(x, (ir.Seq, ir.Alt, And)):
             stack.extend(x.items)
         elif isinstance(x, (ir.Repeat, Not, LookAhead)):

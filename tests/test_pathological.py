@@ -464,3 +464,19 @@ def test_error_messages_are_not_empty():
         with pytest.raises(GDecodeError) as info:
             fn()
         assert re.search(r"\w{3,}", str(info.value))
+
+
+def test_derivative_automata_bound_the_distinct_nodes_of_their_states():
+    """build_dfa counts each node of its states once (states share subtrees) against max_total_size."""
+    from gdecode import _regex_dfa as dfa
+    from gdecode.errors import UnsupportedFeatureError
+    from gdecode.regex import parse_regex
+
+    r = dfa.mk_and((parse_regex("[a-z]{0,40}x", flavor="python"), parse_regex(".*[aeiou].*", flavor="python")))
+    counted: set[int] = set()
+    shared = dfa.mk_seq((r, r))
+    assert dfa._new_nodes(shared, counted) == dfa._new_nodes(shared, set()) and dfa._new_nodes(shared, counted) == 0
+    d = dfa.build_dfa(r)
+    assert len(d.edges) > 40
+    with pytest.raises(UnsupportedFeatureError, match="size bound"):
+        dfa.build_dfa(r, max_total_size=200)
