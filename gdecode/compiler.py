@@ -263,8 +263,8 @@ def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Li
 def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
              warnings: list[str] | None) -> CompiledGrammar:
     # The core trims the grammar itself (productive and reachable parts only; `trim` below is its
-    # reference), so the whole IR is encoded as it is.
-    grammar.validate()
+    # reference), so the whole IR is encoded as it is. Grammar.validate runs only when the encoding finds
+    # something wrong, to word the error (a separate pass over every symbol was a tenth of this function).
     special_ids = dict(tokenizer.special_tokens)
     terminal_names = list(grammar.terminals)
     named = [name for name in terminal_names if grammar.terminals[name].special_token is None]
@@ -286,11 +286,19 @@ def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
         terminal_ignored.append(1 if t.ignore else 0)
 
     prod_lhs, prod_rhs = [], []
-    for name in rule_names:
-        lhs = symbol[name]
-        for alt in grammar.rules[name]:
-            prod_lhs.append(lhs)
-            prod_rhs.append([symbol[s] for s in alt])
+    try:
+        for name in rule_names:
+            lhs = symbol[name]
+            for alt in grammar.rules[name]:
+                prod_lhs.append(lhs)
+                prod_rhs.append([symbol[s] for s in alt])
+    except KeyError:  # an undefined symbol
+        grammar.validate()
+        raise
+    ignored = {i for i, flag in enumerate(terminal_ignored) if flag}
+    if len(symbol) != len(terminal_names) + len(rule_names) or grammar.start not in grammar.rules or \
+            (ignored and any(s in ignored for rhs in prod_rhs for s in rhs)):
+        grammar.validate()  # raises: a name clash, no start rule, or an ignored terminal used in a rule
 
     core = _core.CompiledGrammar(
         core_vocabulary(tokenizer), flat, terminal_regex, terminal_ignored, terminal_tokens,

@@ -253,3 +253,17 @@ def test_trim_keeps_exactly_the_productive_reachable_rules(seed):
                     if s in kept.rules:
                         stack.append(s)
     assert set(kept.rules) == {n for n in reach if n in grammar.rules}
+
+
+@pytest.mark.parametrize("broken, message", [
+    ({"rules": {"start": [("A", "missing")]}}, "undefined symbol 'missing'"),
+    ({"rules": {"start": [("A",)], "A": [("A",)]}}, "both as terminal and rule"),
+    ({"rules": {"other": [("A",)]}}, "start rule 'start' is not defined"),
+    ({"rules": {"start": [("A", "WS")]}}, "ignored terminal 'WS'"),
+])
+def test_compile_grammar_names_what_is_wrong_with_a_grammar(broken, message):
+    terminals = {"A": ir.Terminal("A", ir.literal("a")), "WS": ir.Terminal("WS", ir.literal(" "), ignore=True)}
+    grammar = ir.Grammar(terminals=terminals, **broken)
+    tok = TokenizerInfo.from_token_bytes([b"a", b" ", b"<eos>"], eos_token_ids=[2], special_ids=[2])
+    with pytest.raises(GrammarError, match=message):
+        compile_grammar(grammar, tok)
