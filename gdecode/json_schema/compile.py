@@ -205,7 +205,7 @@ class SchemaCompiler:
         got = self._ref_only_memo.get(id(schema))
         if got is None:
             got = self._ref_only_memo[id(schema)] = {"$ref": schema["$ref"]}
-            self._synthetic.append(schema)  # the id stays this schema's
+            self._synthetic.append(schema)  # kept alive: the memo is keyed by its id
         return got
 
     def _finite_conjunction(self, parts: tuple[Part, ...], name: str) -> bool:
