@@ -456,6 +456,10 @@ class SchemaCompiler:
     def _lit_terminal(self, text: str) -> str:
         return self.b.anonymous_terminal(ir.literal(text), "LIT")
 
+    def _str_terminal(self, value: str) -> str:
+        """The terminal of the JSON string ``value`` (keys, string enums), deduplicated by its text."""
+        return self.b.anonymous_terminal(strings.literal_string_lexeme(value), "STR", key=("str", value))
+
     # -------------------------------------------------------------------------------------------- enum
     def _finite(self, candidates: list[Any], conjuncts: list[Conjunct]) -> str | None:
         """Literals of the candidates every conjunct accepts."""
@@ -571,7 +575,7 @@ class SchemaCompiler:
                 forms |= {str(int(value)), f"{int(value)}.0"}
             alts = [(b.anonymous_terminal(ir.literal(f), "NUM"),) for f in sorted(forms)]
         elif isinstance(value, str):
-            alts = [(b.anonymous_terminal(strings.literal_string_lexeme(value), "STR", key=("str", value)),)]
+            alts = [(self._str_terminal(value),)]
         elif isinstance(value, list):
             if not value:
                 alts = [self._container(self.t_lbrack, self.t_rbrack, None)]
@@ -590,7 +594,7 @@ class SchemaCompiler:
                 for i, (k, v) in enumerate(value.items()):
                     if i:
                         body.append(self.comma)
-                    body += [b.anonymous_terminal(strings.literal_string_lexeme(k), "STR", key=("str", k)), self.colon,
+                    body += [self._str_terminal(k), self.colon,
                              self._child(self.literal, v)]
                 alts = [self._container(self.t_lbrace, self.t_rbrace, b.rule(b.fresh("litbody"), [tuple(body)]))]
         else:
@@ -987,7 +991,7 @@ class SchemaCompiler:
             value = self._child(self.conj, value_parts(k))
             if extra_member is not None and self.opt.extra_keys == "anywhere":
                 slots.append(("star", extra_member))
-            key = b.anonymous_terminal(strings.literal_string_lexeme(k), "STR", key=("str", k))
+            key = self._str_terminal(k)
             member = b.rule(b.fresh("member"), [(key, self.colon, value)])
             slots.append(("req" if k in p.required else "opt", member))
             n_listed_max += 1
