@@ -13,7 +13,7 @@ by :class:`GrammarBuilder` helpers into extra rules.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from gdecode.errors import GrammarError
@@ -265,18 +265,24 @@ class GrammarBuilder:
         self.grammar.terminals[name] = Terminal(name, regex, ignore=ignore, priority=priority)
         return name
 
-    def anonymous_terminal(self, regex: Regex, hint: str = "LIT", key: Hashable | None = None) -> str:
-        """One terminal per distinct regex, so equal literals share a lexeme class. With ``key``, one per
-        distinct key instead, and the regex is never hashed: for big trees a caller can name cheaply (a JSON
-        key by its text), hashing every new node was a good part of a schema walk. (An equal regex reached
-        without the key gets a terminal of its own: the same language twice, which is harmless.)"""
-        memo: dict = self._literal_names if key is None else self._keyed_names
-        k = regex if key is None else key
-        name = memo.get(k)
+    def anonymous_terminal(self, regex: Regex, hint: str = "LIT") -> str:
+        """One terminal per distinct regex, so equal literals share a lexeme class."""
+        name = self._literal_names.get(regex)
         if name is None:
             name = self.fresh(hint)
             self.grammar.terminals[name] = Terminal(name, regex)
-            memo[k] = name
+            self._literal_names[regex] = name
+        return name
+
+    def keyed_terminal(self, key: Hashable, make: Callable[[], Regex], hint: str = "LIT") -> str:
+        """One terminal per distinct ``key``, its regex built by ``make()`` the first time only and never
+        hashed: for big trees a caller can name cheaply (a JSON key by its text), hashing every new node was
+        a good part of a schema walk. (An equal regex reached without the key gets a terminal of its own:
+        the same language twice, which is harmless.)"""
+        name = self._keyed_names.get(key)
+        if name is None:
+            name = self._keyed_names[key] = self.fresh(hint)
+            self.grammar.terminals[name] = Terminal(name, make())
         return name
 
     def special_terminal(self, token_text: str) -> str:

@@ -75,14 +75,22 @@ def test_core_flattening_rejects_bad_nodes():
         _core.flatten_regexes([ir.Repeat(ir.EPSILON, 3, 1)])
 
 
-def test_keyed_anonymous_terminals_dedupe_by_key_without_hashing():
+def test_keyed_terminals_dedupe_by_key_build_once_and_never_hash():
     """A key names the terminal instead of the regex (JSON keys by their text): equal keys share one
-    terminal and the tree is never hashed; without a key, equal regexes share one as before."""
+    terminal, the regex is built the first time only and never hashed; anonymous terminals still share
+    one per equal regex."""
     b = ir.GrammarBuilder()
-    first, again = ir.literal('"name"'), ir.literal('"name"')
-    t1 = b.anonymous_terminal(first, "STR", key=("str", "name"))
-    assert b.anonymous_terminal(again, "STR", key=("str", "name")) == t1
-    assert "_hash" not in first.__dict__ and "_hash" not in again.__dict__
-    assert b.anonymous_terminal(ir.literal('"other"'), "STR", key=("str", "other")) != t1
+    built: list[ir.Regex] = []
+
+    def make(text: str):
+        def build():
+            built.append(ir.literal(text))
+            return built[-1]
+        return build
+
+    t1 = b.keyed_terminal(("str", "name"), make('"name"'), "STR")
+    assert b.keyed_terminal(("str", "name"), make('"name"'), "STR") == t1 and len(built) == 1
+    assert "_hash" not in built[0].__dict__ and b.grammar.terminals[t1].regex is built[0]
+    assert b.keyed_terminal(("str", "other"), make('"other"'), "STR") != t1 and len(built) == 2
     plain = b.anonymous_terminal(ir.literal("x"))
     assert b.anonymous_terminal(ir.literal("x")) == plain

@@ -458,7 +458,7 @@ class SchemaCompiler:
 
     def _str_terminal(self, value: str) -> str:
         """The terminal of the JSON string ``value`` (keys, string enums), deduplicated by its text."""
-        return self.b.anonymous_terminal(strings.literal_string_lexeme(value), "STR", key=("str", value))
+        return self.b.keyed_terminal(("str", value), lambda: strings.literal_string_lexeme(value), "STR")
 
     # -------------------------------------------------------------------------------------------- enum
     def _finite(self, candidates: list[Any], conjuncts: list[Conjunct]) -> str | None:
@@ -974,8 +974,7 @@ class SchemaCompiler:
             if any(v[0] is False for v in val):
                 continue
             if p.names and not name_regs and not pats:  # the common case, "any other name": built encoded
-                taken = frozenset(p.names)
-                term = b.anonymous_terminal(strings.not_in_lexeme(p.names), "STR", key=("not in", taken))
+                term = b.keyed_terminal(("not in", frozenset(p.names)), lambda: strings.not_in_lexeme(p.names), "STR")
             else:
                 key_parts = [strings.not_in_regex(p.names) if p.names else strings.ANYSTAR] + name_regs + \
                     [r if mask >> idx & 1 else dfa.mk_not(r) for idx, (r, _part, _j) in enumerate(pats)]
