@@ -45,7 +45,8 @@ def _s(n: int) -> bytes:
 
 
 def encode_spec(g: ir.Grammar) -> tuple[bytes, int]:
-    """(encoded grammar spec, number of terminals) of a trimmed grammar, as compiler._compile builds it."""
+    """(encoded grammar spec, number of terminals), numbered as compiler._compile does. Trimmed first (the
+    core would drop the same parts), so the seeds carry no dead weight."""
     g = compiler.trim(g, {})
     terminals = list(g.terminals)
     rules = list(g.rules)
