@@ -1,5 +1,7 @@
 #include "core/regex.hpp"
 
+#include <algorithm>
+
 #include "core/utf8.hpp"
 
 namespace gdecode {
@@ -92,10 +94,10 @@ std::vector<bool> RegexPool::matches_nonempty() const {
 
 bool RegexFlatBuilder::matches_nonempty(uint32_t node) const { return props_.at(node) & kNonEmpty; }
 
-size_t RegexFlatBuilder::KeyHash::operator()(const std::vector<int64_t>& v) const {
+uint64_t RegexFlatBuilder::hash_of(const int64_t* begin, const int64_t* end) const {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the words
-  for (int64_t x : v) h = (h ^ uint64_t(x)) * 1099511628211ull;
-  return size_t(h ^ (h >> 32));
+  for (const int64_t* x = begin; x != end; ++x) h = (h ^ uint64_t(*x)) * 1099511628211ull;
+  return h ^ (h >> 32);
 }
 
 uint32_t RegexFlatBuilder::child(uint32_t c) const {
@@ -103,13 +105,33 @@ uint32_t RegexFlatBuilder::child(uint32_t c) const {
   return c;
 }
 
-uint32_t RegexFlatBuilder::intern(uint8_t props) {
-  auto [it, added] = index_.try_emplace(key_, uint32_t(props_.size()));
-  if (added) {
-    flat_.insert(flat_.end(), key_.begin(), key_.end());
-    props_.push_back(props);
+void RegexFlatBuilder::grow() {
+  std::vector<uint32_t> table(table_.size() * 2, 0);
+  size_t mask = table.size() - 1;
+  for (uint32_t i = 0; i < props_.size(); ++i) {
+    size_t pos = hash_of(flat_.data() + starts_[i], flat_.data() + starts_[i + 1]) & mask;
+    while (table[pos] != 0) pos = (pos + 1) & mask;
+    table[pos] = i + 1;
   }
-  return it->second;
+  table_.swap(table);
+}
+
+uint32_t RegexFlatBuilder::intern(uint8_t props) {
+  size_t mask = table_.size() - 1;
+  size_t pos = hash_of(key_.data(), key_.data() + key_.size()) & mask;
+  for (; table_[pos] != 0; pos = (pos + 1) & mask) {
+    uint32_t i = table_[pos] - 1;
+    if (starts_[i + 1] - starts_[i] == key_.size() &&
+        std::equal(key_.begin(), key_.end(), flat_.begin() + starts_[i]))
+      return i;
+  }
+  uint32_t i = uint32_t(props_.size());
+  flat_.insert(flat_.end(), key_.begin(), key_.end());
+  starts_.push_back(uint32_t(flat_.size()));
+  props_.push_back(props);
+  table_[pos] = i + 1;
+  if (props_.size() * 2 > table_.size()) grow();
+  return i;
 }
 
 uint32_t RegexFlatBuilder::ranges(RegexKind kind, const std::vector<std::pair<uint32_t, uint32_t>>& ranges) {

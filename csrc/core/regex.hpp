@@ -2,7 +2,6 @@
 #pragma once
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -44,16 +43,18 @@ class RegexFlatBuilder {
   bool matches_nonempty(uint32_t node) const;
 
  private:
-  struct KeyHash {
-    size_t operator()(const std::vector<int64_t>& v) const;
-  };
   uint32_t intern(uint8_t props);
   uint32_t child(uint32_t c) const;
+  uint64_t hash_of(const int64_t* begin, const int64_t* end) const;
+  void grow();
 
   std::vector<int64_t> flat_;
+  std::vector<uint32_t> starts_{0};  // node i is flat_[starts_[i], starts_[i + 1])
   std::vector<uint8_t> props_;
   std::vector<int64_t> key_;  // the node being built
-  std::unordered_map<std::vector<int64_t>, uint32_t, KeyHash> index_;
+  // Open addressing over node indices + 1 (0: empty), keyed by the node's words in flat_: a map keyed by
+  // vectors allocated a copy of every new node.
+  std::vector<uint32_t> table_ = std::vector<uint32_t>(64, 0);
 };
 
 struct NfaTransition {
