@@ -147,7 +147,9 @@ def search_serialization(g, value, order: dict[str, int], budget: int = 50_000) 
         if isinstance(v, list):
             m, parts = feed(m, "["), []
             for i, item in enumerate(v):
-                got = None if m is None else write(m if i == 0 else feed(m, ","), item)
+                if m is not None and i:
+                    m = feed(m, ",")
+                got = None if m is None else write(m, item)
                 if got is None:
                     return None
                 m, text = got
@@ -320,6 +322,9 @@ def test_search_serialization_follows_each_subschemas_key_order(checker):
     assert found == '{"p":{"a":4,"b":3},"q":{"b":2,"a":1}}' and checker.accepts(g, found)
     assert search_serialization(g, {"p": {"a": 1}}, key_order(schema)) is None  # "b" is required
     assert search_serialization(g, {"p": {"a": 1, "b": 2}}, key_order(schema), budget=3) is None
+    short = {"type": "array", "items": {"type": "integer"}, "maxItems": 1}  # no "," after the first item
+    assert search_serialization(checker.compile(short), [1, 2], {}) is None
+    assert search_serialization(checker.compile(short), [1], {}) == "[1]"
 
 
 @pytest.mark.slow
