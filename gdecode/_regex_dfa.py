@@ -185,7 +185,7 @@ def mk_and(items) -> object:
         return out[0]
     # distribute over alternations (small ones), so that nested And/Alt terms stay in a normal form and
     # the derivatives of lookahead-heavy regexes remain finitely many
-    alts = [x for x in out if isinstance(x, ir.Alt) and _has_bool(x)]
+    alts = [x for x in out if isinstance(x, ir.Alt) and has_bool(x)]
     if alts:
         width = 1
         for a in alts:
@@ -198,7 +198,7 @@ def mk_and(items) -> object:
     return And(tuple(out))
 
 
-def _has_bool(node) -> bool:
+def has_bool(node) -> bool:
     stack = [node]
     while stack:
         x = stack.pop()
@@ -218,6 +218,19 @@ def mk_not(item) -> object:
         return ANYSTAR
     if item == ANYSTAR:
         return NOTHING
+    if isinstance(item, ir.Repeat) and isinstance(item.item, ir.Chars):
+        # Not(S{lo,hi}), common from patterns like ^[a-z0-9_-]{1,255}$, in plain form: too few or too many
+        # characters of S, or a character outside S somewhere (at the first one: S* ¬S ANY*)
+        chars = r_and(item.item.ranges, ANY_RANGES)
+        outside = r_not(chars)
+        parts = []
+        if item.min > 0:
+            parts.append(mk_rep(ir.Chars(chars), 0, item.min - 1))
+        if item.max is not None:
+            parts.append(mk_rep(ir.Chars(chars), item.max + 1, None))
+        if outside:
+            parts.append(mk_seq((mk_rep(ir.Chars(chars), 0, None), ir.Chars(outside), ANYSTAR)))
+        return mk_alt(parts, canonical=True) if parts else NOTHING
     return Not(item)
 
 
@@ -309,6 +322,10 @@ class _Deriv:
         else:
             self._trans[r] = v
         return v
+
+    def step(self, r, cp: int):
+        """The derivative of ``r`` by the character ``cp`` (NOTHING when no string goes on with it)."""
+        return next((t for rs, t in self.trans(r) if any(lo <= cp <= hi for lo, hi in rs)), NOTHING)
 
     def _trans_uncached(self, r) -> list:
         self.steps += 1
@@ -424,6 +441,105 @@ def _merge_targets(t: list) -> list:
             continue
         by[d] = r_or(by[d], c) if d in by else c
     return [(c, d) for d, c in by.items()]
+
+
+def derivative(regex, text: str):
+    """The strings s such that ``text + s`` matches ``regex`` (NOTHING if none). Plain in, plain out:
+    derivatives of Chars/Seq/Alt/Repeat are built from the same nodes."""
+    d = _Deriv()
+    for ch in text:
+        regex = d.step(regex, ord(ch))
+        if regex == NOTHING:
+            break
+    return regex
+
+
+def matches(regex, text: str, _d: _Deriv | None = None) -> bool:
+    """Whether ``regex`` (And/Not allowed) matches all of ``text``: one derivative per character."""
+    d = _Deriv() if _d is None else _d
+    for ch in text:
+        regex = d.step(regex, ord(ch))
+        if regex == NOTHING:
+            return False
+    return d.nullable(regex)
+
+
+def minus_words(regex, words) -> object:
+    """The strings of a plain ``regex`` that are not in the finite set ``words``, as a plain regex: the
+    first-character transitions of ``regex`` are unfolded along the trie of the words it matches (the others
+    change nothing). Size about the trie's times the fan-out of ``regex``; no automaton is built. Recursive
+    on the words' length: words longer than 256 characters are refused (ValueError)."""
+    if any(len(w) > 256 for w in words):
+        raise ValueError("minus_words: a word longer than 256 characters")
+    d = _Deriv()
+
+    def minus(r, ws: set[str]):
+        if not ws:
+            return r
+        first: dict[int, set[str]] = {}
+        for w in ws:
+            if w:
+                first.setdefault(ord(w[0]), set()).add(w[1:])
+        parts = [EPS] if d.nullable(r) and "" not in ws else []
+        cps = sorted(first)
+        for ranges, target in d.trans(r):
+            inside = [cp for cp in cps if any(lo <= cp <= hi for lo, hi in ranges)]
+            rest = r_sub(ranges, tuple((cp, cp) for cp in inside))
+            if rest:
+                parts.append(mk_seq((ir.Chars(rest), target)))
+            for cp in inside:
+                parts.append(mk_seq((ir.Chars(((cp, cp),)), minus(target, first[cp]))))
+        return mk_alt(parts) if parts else NOTHING
+
+    return minus(regex, {w for w in words if matches(regex, w, d)})
+
+
+def finite_words(regex, limit: int) -> list[str] | None:
+    """Every string of a plain ``regex`` when it has at most ``limit`` of them (duplicates possible), else
+    None (also for regexes nested too deep to be worth expanding)."""
+
+    def words(r, depth: int) -> list[str] | None:
+        if depth > 64:
+            return None
+        if isinstance(r, ir.Chars):
+            ranges = r_and(r.ranges, ANY_RANGES)
+            if sum(hi - lo + 1 for lo, hi in ranges) > limit:
+                return None
+            return [chr(c) for lo, hi in ranges for c in range(lo, hi + 1)]
+        if isinstance(r, ir.Seq):
+            out = [""]
+            for x in r.items:
+                tail = words(x, depth + 1)
+                if tail is None or len(out) * len(tail) > limit:
+                    return None
+                out = [a + b for a in out for b in tail]
+            return out
+        if isinstance(r, ir.Alt):
+            out = []
+            for x in r.items:
+                more = words(x, depth + 1)
+                if more is None or len(out) + len(more) > limit:
+                    return None
+                out += more
+            return out
+        if isinstance(r, ir.Repeat) and r.max is not None:
+            one = words(r.item, depth + 1)
+            if one is None:
+                return None
+            out, layer = [], [""]
+            for k in range(r.max + 1):
+                if k >= r.min:
+                    out += layer
+                if len(out) > limit:
+                    return None
+                if k < r.max:
+                    layer = [a + b for a in layer for b in one]
+                    if len(layer) > limit:  # layers never shrink (unless empty): the last one is bigger
+                        return None
+            return out
+        return None
+
+    return words(regex, 0)
 
 
 # ------------------------------------------------------------------------------------------------- DFA

@@ -576,6 +576,27 @@ def test_string_constraints_product_fallback(tok):
     assert accepts(g, '"ab@cd.com"') and not accepts(g, '"ab@cd.co"')
 
 
+def test_length_kept_when_pattern_and_format_need_the_character_automaton(tok):
+    """pattern x format with no small plain regex, plus maxLength: the length used to be dropped on the way
+    to the character automaton (false accepts of long strings)."""
+    g = gd.compile_json_schema({"type": "string", "format": "email", "pattern": "^[a-z]+@", "maxLength": 8}, tok)
+    assert accepts(g, '"ab@cd.e"')
+    assert not accepts(g, '"abcdefghij@example.com"')
+    assert not accepts(g, '"AB@cd.e"')
+
+
+@pytest.mark.parametrize("pattern", ["^https?://", "^ftp://x", "^(a|b)"])
+def test_prefix_pattern_beside_a_format_is_exact(tok, pattern):
+    """A pattern that fixes a few prefixes, beside a format: derivatives of the format by each prefix."""
+    schema = {"type": "string", "format": "uri", "pattern": pattern}
+    g = gd.compile_json_schema(schema, tok)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=format_checker())
+    texts = ["http://a.b/c", "https://x.org", "ftp://x.y", "ftp://z", "a:b", "b:/c", "c:d", "http:/", "https//",
+             "https://a b", "bx:y", "a:"]
+    for t in texts:
+        assert accepts(g, json.dumps(t)) == validator.is_valid(t), (pattern, t)
+
+
 def test_lenient_warnings(tok):
     schema = {"type": "object", "properties": {"a": {"type": "number", "multipleOf": 1e7}},
               "propertyNames": {"not": {"pattern": "x"}}}

@@ -42,10 +42,17 @@ _COUNTS = {"minLength": ("string", "maxLength"), "maxLength": ("string", "minLen
 Part = tuple[Any, str, str]  # (schema, pointer, base URI)
 
 
+_CHAR_AUTOMATON_STATES = 1_500  # bound of the automaton behind a string written character by character
+
+
 class _TooComplex(Exception):
-    def __init__(self, parts: list, length: tuple[int, int | None] | None = None) -> None:
+    """String constraints with no small plain regex. ``auto``: their automaton, when already built."""
+
+    def __init__(self, parts: list, length: tuple[int, int | None] | None = None, auto: dfa.DFA | None = None
+                 ) -> None:
         self.parts = parts
         self.length = length
+        self.auto = auto
 
 
 class SchemaCompiler:
@@ -69,6 +76,7 @@ class SchemaCompiler:
         self._any: dict[int, str] = {}
         self._synthetic: list = []  # schemas made here (negations): kept alive, rules are memoized by id
         self._ref_only_memo: dict[int, dict] = {}
+        self._multiples_memo: dict[tuple[ir.Regex, int, int], str | None] = {}
         # Ids of the object constraints made here (dependencies, negations). They only constrain keys, so
         # `additional_properties_default=False` must not close them: that would empty the intersection.
         self.constraint_ids: set[int] = set()
@@ -670,7 +678,14 @@ class SchemaCompiler:
     def _multiples(self, regex: ir.Regex, m: int, d: int, ptr: str) -> str | None:
         """The numbers x of ``regex`` (plain decimals) with x * 10^d an integer divisible by ``m``: the product
         of its automaton with (remainder of the digits read so far, fraction digits read), as right-linear
-        rules over one-character lexemes (exact). Past d fraction digits only zeros may follow."""
+        rules over one-character lexemes (exact). Past d fraction digits only zeros may follow. Memoized:
+        schemas repeat the same multipleOf (prices: 0.01) and the automaton costs milliseconds."""
+        key = (regex, m, d)
+        if key not in self._multiples_memo:
+            self._multiples_memo[key] = self._multiples_uncached(regex, m, d, ptr)
+        return self._multiples_memo[key]
+
+    def _multiples_uncached(self, regex: ir.Regex, m: int, d: int, ptr: str) -> str | None:
         b = self.b
         digits = d
         try:
@@ -718,18 +733,20 @@ class SchemaCompiler:
         try:
             decoded = self._string_regex(p, product_fallback=True)
         except _TooComplex as e:
-            return self._string_by_chars(e.parts, p.ptr, e.length)
+            return self._string_by_chars(e.parts, p.ptr, e.length, e.auto)
         return self.b.anonymous_terminal(strings.string_lexeme(decoded), "STR")
 
-    def _string_by_chars(self, parts: list[ir.Regex], ptr: str, length: tuple[int, int | None] | None) -> str:
+    def _string_by_chars(self, parts: list[ir.Regex], ptr: str, length: tuple[int, int | None] | None,
+                         auto: dfa.DFA | None = None) -> str:
         """A string whose constraints have no small plain regex: the automaton of their intersection (times a
         character counter for ``length`` = (min, max)) becomes right-linear rules over one-character lexemes
         (JSON character encodings form a prefix code, so longest match splits the string into characters).
-        Exact; masks cost one parse step per character."""
+        Exact; masks cost one parse step per character. ``auto``: that automaton, when already built."""
         b = self.b
         try:
-            d = dfa.build_dfa(dfa.mk_and(parts) if parts else strings.ANYSTAR, max_states=1_500, max_work=60_000,
-                              what=f"string constraints at #{ptr}")
+            d = auto if auto is not None and len(auto.edges) <= _CHAR_AUTOMATON_STATES else dfa.build_dfa(
+                dfa.mk_and(parts) if parts else strings.ANYSTAR, max_states=_CHAR_AUTOMATON_STATES,
+                max_work=60_000, what=f"string constraints at #{ptr}")
         except UnsupportedFeatureError as e:
             self.fail("pattern", ptr, str(e))
             return b.anonymous_terminal(strings.ANY_STRING, "STR")
@@ -793,7 +810,10 @@ class SchemaCompiler:
                 parts[hit] = folded[hit]
             elif product_fallback and parts:
                 # pattern x length: a plain regex only when the product is small, else a character automaton
-                base = self._intersect(parts, p.ptr, "string constraints", product_fallback)
+                try:
+                    base = self._intersect(parts, p.ptr, "string constraints", product_fallback)
+                except _TooComplex as e:  # the length still applies to the character automaton
+                    raise _TooComplex(e.parts, (p.min_length, p.max_length), e.auto) from None
                 if base is None:
                     return ir.NOTHING
                 states = _dfa_size(base)
@@ -822,22 +842,32 @@ class SchemaCompiler:
                    ) -> ir.Regex | None:
         """Plain regex of the intersection (None when empty). Too complex: _TooComplex when the caller has a
         fallback, else an unsupported feature."""
-        if not parts:
-            return strings.ANYSTAR
-        if len(parts) == 1 and not isinstance(parts[0], (dfa.And, dfa.Not)):
-            return None if parts[0] == ir.NOTHING else parts[0]
-        try:
-            out = dfa.to_plain_regex(dfa.mk_and(parts), what=f"{what} at #{ptr}", max_work=200_000)
-        except UnsupportedFeatureError as e:
-            if product_fallback:
-                raise _TooComplex(parts, None) from None
-            self.fail(what.split("/")[0].split(" ")[0], ptr, str(e))
-            return parts[0]
+        both = dfa.mk_and(parts)
+        if not dfa.has_bool(both):  # one constraint left (the others accept everything): nothing to intersect
+            return None if both == ir.NOTHING else both
+        out = _prefix_intersection(both)
+        if out is None:
+            auto = None
+            try:
+                auto = dfa.build_dfa(both, max_states=2_000, max_work=200_000, what=f"{what} at #{ptr}")
+                out = dfa.dfa_to_regex(auto, what=f"{what} at #{ptr}")
+            except UnsupportedFeatureError as e:
+                if product_fallback:
+                    raise _TooComplex(parts, None, auto) from None
+                self.fail(what.split("/")[0].split(" ")[0], ptr, str(e))  # lenient: a plain part, not exact
+                return next((x for x in parts if not dfa.has_bool(x)), strings.ANYSTAR)
         return None if out == ir.NOTHING else out
 
     def _matches(self, text: str, regex: ir.Regex) -> bool:
-        lit = ir.literal(text) if text else ir.EPSILON
-        return bool(dfa.build_dfa(dfa.mk_and((lit, regex)), what="property name check").accepting)
+        return dfa.matches(regex, text)
+
+    def _minus_names(self, key: ir.Regex, p: Plain) -> ir.Regex:
+        """The key class ``key`` without the object's listed names."""
+        try:
+            return dfa.minus_words(key, p.names)
+        except ValueError:  # a name too long to unfold: the product automaton
+            out = self._intersect([key, strings.not_in_regex(p.names)], p.ptr, "patternProperties/propertyNames")
+            return ir.NOTHING if out is None else out
 
     def _names_regex(self, part: Part) -> ir.Regex:
         """Decoded regex of the strings a ``propertyNames`` subschema accepts."""
@@ -976,10 +1006,12 @@ class SchemaCompiler:
             if p.names and not name_regs and not pats:  # the common case, "any other name": built encoded
                 term = b.keyed_terminal(("not in", frozenset(p.names)), lambda: strings.not_in_lexeme(p.names), "STR")
             else:
-                key_parts = [strings.not_in_regex(p.names) if p.names else strings.ANYSTAR] + name_regs + \
-                    [r if mask >> idx & 1 else dfa.mk_not(r) for idx, (r, _part, _j) in enumerate(pats)]
+                key_parts = name_regs + [r if mask >> idx & 1 else dfa.mk_not(r) for idx, (r, _part, _j) in
+                                         enumerate(pats)]
                 key = self._intersect(key_parts, p.ptr, "patternProperties/propertyNames")
-                if key is None:
+                if key is not None and p.names:  # the listed names come out of the class (no product needed)
+                    key = strings.not_in_regex(p.names) if key == strings.ANYSTAR else self._minus_names(key, p)
+                if key is None or key == ir.NOTHING:
                     continue
                 term = b.anonymous_terminal(strings.string_lexeme(key), "STR")
             members.append((term, self.colon, self._child(self.conj, tuple(val))))
@@ -1190,6 +1222,23 @@ def _decimal_bound(value: Any) -> Fraction | None:
     if len(d.as_tuple().digits) > 15:
         return None
     return Fraction(d)
+
+
+def _prefix_intersection(node: Any) -> ir.Regex | None:
+    """``P·Σ* ∧ R`` with P a few fixed words and R plain (``^https?://`` beside a format) is the union of
+    ``w·(w⁻¹R)`` over the words w of P: a few derivatives instead of the product automaton (tens of
+    milliseconds for a format's). None when ``node`` does not have that shape."""
+    if not isinstance(node, dfa.And) or len(node.items) != 2:
+        return None
+    for prefixed, other in (node.items, node.items[::-1]):
+        if (isinstance(prefixed, ir.Seq) and prefixed.items and prefixed.items[-1] == strings.ANYSTAR
+                and not dfa.has_bool(prefixed) and not dfa.has_bool(other)):
+            words = dfa.finite_words(ir.Seq(prefixed.items[:-1]), limit=16)
+            if words is not None:
+                alts = [ir.Seq((ir.literal(w), rest)) for w in words
+                        if (rest := dfa.derivative(other, w)) != ir.NOTHING]
+                return dfa.mk_alt(alts, canonical=True) if alts else ir.NOTHING
+    return None
 
 
 def _dfa_size(r: ir.Regex) -> int | None:

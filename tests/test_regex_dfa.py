@@ -1,0 +1,108 @@
+"""The derivative toolkit's shortcuts (gdecode._regex_dfa) against brute force over short strings.
+
+The JSON Schema compiler uses them to skip product automata: a plain complement of ``S{lo,hi}``, a
+derivative by a fixed word, and the words of a small finite regex."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from gdecode import _regex_dfa as dfa
+from gdecode import ir
+from gdecode.regex import parse_regex
+
+sys.path.insert(0, str(Path(__file__).parent))
+import ir_match  # noqa: E402
+
+ALPHABET = "ab-\u00e9"
+
+
+def _strings(max_len: int):
+    for n in range(max_len + 1):
+        for t in itertools.product(ALPHABET, repeat=n):
+            yield "".join(t)
+
+
+@pytest.mark.parametrize("chars, lo, hi", [("[ab]", 1, 3), ("[ab]", 2, None), ("[ab]", 0, None), ("a", 0, 2),
+                                          ("[^a]", 1, 2), ("[\\s\\S]", 1, 2), ("[ab]", 0, 0), (None, 1, 2),
+                                          (None, 0, None)])
+def test_complement_of_a_counted_class_is_plain_and_exact(chars, lo, hi):
+    r = ir.Repeat(ir.Chars(()) if chars is None else parse_regex(chars, flavor="python"), lo, hi)
+    neg = dfa.mk_not(r)
+    assert not dfa.has_bool(neg)
+    for s in _strings(5):
+        assert ir_match.fullmatch(neg, s) != ir_match.fullmatch(r, s), (r, s)
+
+
+@pytest.mark.parametrize("pattern", ["(ab|a-)*\u00e9?", "a[ab]{1,3}-", "(a|ab)(b|-)*", "[^b]+b"])
+def test_derivative_by_a_word(pattern):
+    r = parse_regex(pattern, flavor="python")
+    for w in ["", "a", "ab", "a-", "abb", "\u00e9"]:
+        d = dfa.derivative(r, w)
+        assert not dfa.has_bool(d)
+        for s in _strings(4):
+            assert ir_match.fullmatch(d, s) == ir_match.fullmatch(r, w + s), (pattern, w, s)
+
+
+@pytest.mark.parametrize("pattern, words", [
+    ("https?://", {"http://", "https://"}),
+    ("(a|bc){0,2}", {"", "a", "bc", "aa", "abc", "bca", "bcbc"}),
+    ("[ab]x", {"ax", "bx"}),
+])
+def test_finite_words(pattern, words):
+    assert set(dfa.finite_words(parse_regex(pattern, flavor="python"), limit=16)) == words
+
+
+@pytest.mark.parametrize("pattern", ["a*", "[a-z]x", "(ab|cd){3,9}", "[ab]{5}"])
+def test_finite_words_gives_up_over_the_limit(pattern):
+    assert dfa.finite_words(parse_regex(pattern, flavor="python"), limit=16) is None
+
+
+def _random_plain(rng: random.Random, depth: int) -> ir.Regex:
+    kind = rng.randrange(5 if depth else 1)
+    if kind == 0:
+        return ir.char_set([(ord(c), ord(c)) for c in rng.sample("ab", rng.randint(1, 2))])
+    kids = tuple(_random_plain(rng, depth - 1) for _ in range(rng.randint(0, 3)))
+    if kind == 1:
+        return ir.Seq(kids)
+    if kind == 2:
+        return ir.Alt(kids)
+    lo = rng.randint(0, 2)
+    return ir.Repeat(_random_plain(rng, depth - 1), lo, None if kind == 3 else lo + rng.randint(0, 2))
+
+
+def test_finite_words_on_random_regexes_matches_brute_force():
+    rng = random.Random(7)
+    checked = 0
+    for _ in range(400):
+        r = _random_plain(rng, 3)
+        words = dfa.finite_words(r, limit=20)
+        if words is None:
+            continue
+        checked += 1
+        assert all(ir_match.fullmatch(r, w) for w in words)
+        short = {s for n in range(7) for s in map("".join, itertools.product("ab", repeat=n))}
+        assert {s for s in short if ir_match.fullmatch(r, s)} == {w for w in words if len(w) <= 6}
+    assert checked > 50
+
+
+@pytest.mark.parametrize("pattern", ["[ab]+", "(a|b-)*\u00e9?", "a[ab]{0,3}", "[^a]*"])
+def test_minus_words_removes_exactly_the_words(pattern):
+    r = parse_regex(pattern, flavor="python")
+    words = {"", "a", "ab", "abb", "b-", "bb", "\u00e9", "-", "zz"}
+    out = dfa.minus_words(r, words)
+    assert not dfa.has_bool(out)
+    for s in _strings(4):
+        assert ir_match.fullmatch(out, s) == (ir_match.fullmatch(r, s) and s not in words), (pattern, s)
+
+
+def test_matches_agrees_with_brute_force_also_through_and_not():
+    r = dfa.mk_and((parse_regex("[ab]+", flavor="python"), dfa.Not(parse_regex("a*", flavor="python"))))
+    for s in _strings(4):
+        want = bool(s) and set(s) <= {"a", "b"} and "b" in s
+        assert dfa.matches(r, s) == want, s
