@@ -239,11 +239,28 @@ class _RegexFlattener:
             f += [4, k, node.min, -1 if node.max is None else node.max]
             some, nonempty = props[k]
             out = (True, False) if node.max == 0 else (node.min == 0 or some, some and nonempty)
+        elif isinstance(node, ir.Minus):
+            k = ids[id(node.item)]
+            f += [5, k, len(node.words)]
+            for w in node.words:
+                data = w.encode()
+                f += [len(data), *data]
+            out = _minus_props(node)
         else:
             raise GrammarError(f"unknown regex node {type(node).__name__}")
         self.memo[node] = ids[id(node)] = self.count
         props.append(out)
         self.count += 1
+
+
+def _minus_props(node: ir.Minus) -> tuple[bool, bool]:
+    """(matches something, matches a non-empty string) of a Minus node, the slow exact way: its plain regex
+    (code point items only), flattened."""
+    from gdecode import _regex_dfa
+
+    plain = _regex_dfa.minus_words(node.item, node.words)
+    f = _RegexFlattener()
+    return f.props[f.add(plain)]
 
 
 def compile_grammar(grammar: ir.Grammar, tokenizer: TokenizerInfo, *, limits: Limits | None = None,

@@ -142,7 +142,21 @@ class Repeat:
     max: int | None
 
 
-Regex = Chars | Bytes | Seq | Alt | Repeat
+@dataclass(frozen=True)
+class Minus:
+    """The strings of ``item`` except the finite set ``words``. The keys of an open JSON object are "any
+    string but the listed names": written as a regex that is a trie of the names, hundreds of nodes; the
+    core builds it as the item's automaton times the names' trie instead."""
+
+    _TAG = 6
+    __hash__ = _cached_hash
+    __eq__ = _fast_eq
+
+    item: Regex
+    words: tuple[str, ...]
+
+
+Regex = Chars | Bytes | Seq | Alt | Repeat | Minus
 
 EPSILON = Seq(())
 NOTHING = Alt(())

@@ -70,6 +70,8 @@ class _Matcher:
                     break
                 frontier = nxt
             return frozenset(result)
+        if isinstance(node, ir.Minus):
+            return frozenset(j for j in self.ends(node.item, i) if t[i:j] not in node.words)
         raise TypeError(f"not an IR regex node: {node!r}")
 
 
@@ -121,4 +123,10 @@ def sample(regex, rng: random.Random, max_repeat: int = 3, depth: int = 0) -> st
                 return None
             parts.append(s)
         return "".join(parts)
+    if isinstance(regex, ir.Minus):  # a few tries; None if each one was an excluded word
+        for _ in range(8):
+            s = sample(regex.item, rng, max_repeat, depth + 1)
+            if s is not None and s not in regex.words:
+                return s
+        return None
     raise TypeError(regex)

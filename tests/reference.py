@@ -58,6 +58,7 @@ Semantics (this is the spec the engine must equal)
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ from gdecode.ir import (
     Bytes,
     Chars,
     Grammar,
+    Minus,
     Repeat,
     Seq,
     Terminal,
@@ -161,6 +163,8 @@ def _is_empty(r) -> bool:
         return all(_is_empty(x) for x in r.items)
     if isinstance(r, Repeat):
         return (r.max is not None and r.max < r.min) or (r.min > 0 and _is_empty(r.item))
+    if isinstance(r, Minus):
+        return _is_empty(_minus_as_plain(r))
     raise TypeError(f"not a regex: {r!r}")
 
 
@@ -192,9 +196,18 @@ def _closure(configs: Iterable[Config]) -> frozenset:
             if hi is None or hi > 0:  # one more copy, then the remaining count
                 again = Repeat(head.item, max(lo - 1, 0), None if hi is None else hi - 1)
                 stack.append((head.item, again) + rest)
+        elif isinstance(head, Minus):  # the same language as a plain regex (built the slow way)
+            stack.append((_minus_as_plain(head),) + rest)
         else:
             raise TypeError(f"not a regex: {head!r}")
     return frozenset(c for c in out if not any(_is_empty(x) for x in c))
+
+
+@functools.lru_cache(maxsize=256)
+def _minus_as_plain(node):
+    from gdecode import _regex_dfa
+
+    return _regex_dfa.minus_words(node.item, node.words)
 
 
 class _Matcher:

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 
 import gdecode as gd
+from gdecode import ir
 from gdecode.errors import GrammarError, LimitExceededError, SchemaError, UnsupportedFeatureError
 from gdecode.json_schema import formats, numbers, strings
 from gdecode.json_schema.resolve import format_checker
@@ -109,13 +110,30 @@ def test_encode_deeply_nested_regex(tok):
 
 @pytest.mark.parametrize("max_words", [5, 60])
 def test_not_in_lexeme_is_the_encoded_complement(max_words):
-    """The key lexeme of open objects is built in the encoded domain at once: it must be exactly what
-    encoding the decoded complement gives (same tree), including quotes, escapes and the shared exit."""
+    """The key lexeme of open objects (an ir.Minus of every encoding of the names) matches exactly what
+    encoding the decoded complement gives, quotes and escapes included, in the core and in Python."""
     rng = random.Random(2)
+    alphabet = 'ab"\\/\n\x01\x0bé'
     for _ in range(40):
-        words = sorted({"".join(rng.choice('ab"\\/\n\x01é') for _ in range(rng.randint(0, 5)))
+        words = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5)))
                         for _ in range(rng.randint(1, max_words))})
-        assert strings.not_in_lexeme(words) == strings.string_lexeme(strings.not_in_regex(words)), words
+        lexeme = strings.not_in_lexeme(words)
+        assert isinstance(lexeme.items[1], ir.Minus)
+        expected = strings.string_lexeme(strings.not_in_regex(words))
+        g = gd.compile_grammar(ir.Grammar({"K": ir.Terminal("K", lexeme)}, {"start": [("K",)]}), tok_bytes())
+        candidates = words + [w + c for w in words[:5] for c in "ab"] + [w[:-1] for w in words if w]
+        candidates += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4))) for _ in range(20)]
+        for c in candidates:
+            for text in {json.dumps(c), json.dumps(c, ensure_ascii=False), json.dumps(c).replace("/", "\\/"),
+                         json.dumps(c).lower(), json.dumps(c).upper()}:
+                want = ir_match.fullmatch(expected, text)
+                assert ir_match.fullmatch(lexeme, text) == want, (words, text)
+                m = gd.Matcher(g)
+                assert (m.consume_bytes(text.encode()) and m.is_accepting()) == want, (words, text)
+
+
+def tok_bytes() -> gd.TokenizerInfo:
+    return gd.TokenizerInfo.from_token_bytes([bytes([i]) for i in range(256)] + [b"<eos>"], eos_token_ids=[256])
 
 
 def test_not_in_regex():

@@ -64,7 +64,8 @@ class RegexTreeWalker {
         item_(nb::steal(PyUnicode_InternFromString("item"))),
         ranges_attr_(nb::steal(PyUnicode_InternFromString("ranges"))),
         min_(nb::steal(PyUnicode_InternFromString("min"))),
-        max_(nb::steal(PyUnicode_InternFromString("max"))) {}
+        max_(nb::steal(PyUnicode_InternFromString("max"))),
+        words_(nb::steal(PyUnicode_InternFromString("words"))) {}
 
   uint32_t add(nb::handle root) {
     stack_.push_back({root.ptr(), false});
@@ -74,12 +75,12 @@ class RegexTreeWalker {
       if (seen_.count(cur)) continue;
       nb::handle h(cur);
       int tag = tag_of(h);
-      if (!ready && (tag == kSeq || tag == kAlt || tag == kRepeat)) {
+      if (!ready && (tag == kSeq || tag == kAlt || tag == kRepeat || tag == kMinus)) {
         size_t mark = stack_.size();
         auto visit = [&](PyObject* c) {
           if (!seen_.count(c)) stack_.push_back({c, false});
         };
-        if (tag == kRepeat) {
+        if (tag == kRepeat || tag == kMinus) {
           visit(attr(h, item_).ptr());
         } else {
           for_each_item(attr(h, items_), visit);
@@ -97,7 +98,7 @@ class RegexTreeWalker {
   RegexFlatBuilder builder;
 
  private:
-  static constexpr int kChars = 1, kBytes = 2, kSeq = 3, kAlt = 4, kRepeat = 5;  // gdecode.ir _TAG values
+  static constexpr int kChars = 1, kBytes = 2, kSeq = 3, kAlt = 4, kRepeat = 5, kMinus = 6;  // ir _TAG values
 
   // Attribute lookups by interned name, and tuples read in place: flattening is per node of every regex
   // of a compile, so the generic by-C-string lookup and iterator protocol showed up in its time.
@@ -122,7 +123,7 @@ class RegexTreeWalker {
     if (it != tags_.end()) return it->second;
     nb::object tag = nb::getattr(h, "_TAG", nb::none());
     int t = nb::isinstance<nb::int_>(tag) ? nb::cast<int>(tag) : 0;
-    if (t < kChars || t > kRepeat)
+    if (t < kChars || t > kMinus)
       throw GrammarFailure(std::string("unknown regex node ") + nb::type_name(h.type()).c_str());
     tags_.emplace(type, t);
     return t;
@@ -147,12 +148,18 @@ class RegexTreeWalker {
       return builder.repeat(seen_.at(attr(h, item_).ptr()), nb::cast<uint32_t>(attr(h, min_)),
                             max.is_none() ? -1 : nb::cast<int64_t>(max));
     }
+    if (tag == kMinus) {
+      words_buf_.clear();
+      for_each_item(attr(h, words_), [&](PyObject* w) { words_buf_.push_back(nb::cast<std::string>(nb::handle(w))); });
+      return builder.minus(seen_.at(attr(h, item_).ptr()), words_buf_);
+    }
     children_.clear();
     for_each_item(attr(h, items_), [&](PyObject* c) { children_.push_back(seen_.at(c)); });
     return builder.list(tag == kSeq ? RegexKind::Seq : RegexKind::Alt, children_);
   }
 
-  nb::object items_, item_, ranges_attr_, min_, max_;  // interned attribute names
+  nb::object items_, item_, ranges_attr_, min_, max_, words_;  // interned attribute names
+  std::vector<std::string> words_buf_;
   std::vector<std::pair<PyObject*, bool>> stack_;
   std::unordered_map<PyObject*, uint32_t> seen_;  // the trees are alive for the whole call
   std::unordered_map<PyTypeObject*, int> tags_;

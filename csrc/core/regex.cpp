@@ -1,6 +1,11 @@
 #include "core/regex.hpp"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <unordered_map>
 
 #include "core/utf8.hpp"
 
@@ -34,6 +39,184 @@ uint8_t repeat_props(uint8_t item, uint32_t min, bool max_is_zero) {
 
 }  // namespace
 
+namespace {
+
+// Reads one node of the flat encoding: `take()` gives the next word, `child(c)` checks a child index.
+template <class Take, class Child>
+RegexNode read_node(Take&& take, Child&& child) {
+  RegexNode node;
+  int64_t kind = take();
+  if (kind < 0 || kind > 5) throw GrammarFailure("bad regex node kind");
+  node.kind = static_cast<RegexKind>(kind);
+  if (node.kind == RegexKind::Chars || node.kind == RegexKind::Bytes) {
+    int64_t n = take();
+    uint32_t top = node.kind == RegexKind::Chars ? 0x10FFFF : 0xFF;
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t lo = take(), hi = take();
+      if (lo < 0 || hi < lo || hi > top) throw GrammarFailure("bad character range in regex");
+      node.ranges.emplace_back(uint32_t(lo), uint32_t(hi));
+    }
+  } else if (node.kind == RegexKind::Seq || node.kind == RegexKind::Alt) {
+    int64_t n = take();
+    for (int64_t k = 0; k < n; ++k) node.children.push_back(child(take()));
+  } else if (node.kind == RegexKind::Repeat) {
+    node.children.push_back(child(take()));
+    int64_t lo = take(), hi = take();
+    if (lo < 0 || lo > 0xFFFFFFF || hi > 0xFFFFFFF || (hi >= 0 && hi < lo))
+      throw GrammarFailure("bad repeat bounds in regex");
+    node.min = uint32_t(lo);
+    node.unbounded = hi < 0;
+    node.max = hi < 0 ? 0 : uint32_t(hi);
+  } else {  // Minus: item, number of words, then each word as its length and its bytes
+    node.children.push_back(child(take()));
+    int64_t n = take();
+    if (n < 0) throw GrammarFailure("bad word count in regex");
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t len = take();
+      if (len < 0) throw GrammarFailure("bad word length in regex");
+      std::string w;
+      for (int64_t j = 0; j < len; ++j) {
+        int64_t b = take();
+        if (b < 0 || b > 0xFF) throw GrammarFailure("bad byte in regex word");
+        w.push_back(char(uint8_t(b)));
+      }
+      node.words.push_back(std::move(w));
+    }
+  }
+  return node;
+}
+
+void append_utf8(std::string& s, uint32_t cp) {
+  if (cp < 0x80) {
+    s.push_back(char(cp));
+  } else if (cp < 0x800) {
+    s.push_back(char(0xC0 | (cp >> 6)));
+    s.push_back(char(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    s.push_back(char(0xE0 | (cp >> 12)));
+    s.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
+    s.push_back(char(0x80 | (cp & 0x3F)));
+  } else {
+    s.push_back(char(0xF0 | (cp >> 18)));
+    s.push_back(char(0x80 | ((cp >> 12) & 0x3F)));
+    s.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
+    s.push_back(char(0x80 | (cp & 0x3F)));
+  }
+}
+
+using Strings = std::optional<std::vector<std::string>>;  // sorted, distinct; nullopt: more than a limit
+
+void sort_unique(std::vector<std::string>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+// The (byte) strings of node `id` if it has at most `limit` of them, else nullopt. Exact: the number of
+// distinct strings of A.B is at least that of A and of B (fix one side), so a part over the limit puts
+// the whole over it. `get(i)` returns node i.
+template <class Get>
+Strings finite_strings(const Get& get, uint32_t id, size_t limit, size_t depth = 0) {
+  if (depth > 2000) throw LimitExceeded("regex nesting deeper than 2000");
+  RegexNode n = get(id);
+  std::vector<std::string> out;
+  switch (n.kind) {
+    case RegexKind::Chars:
+    case RegexKind::Bytes: {
+      uint64_t count = 0;
+      for (auto [lo, hi] : n.ranges) count += uint64_t(hi) - lo + 1;
+      if (count > limit) return std::nullopt;
+      for (auto [lo, hi] : n.ranges) {
+        for (uint32_t cp = lo; cp <= hi; ++cp) {
+          if (n.kind == RegexKind::Chars && cp >= 0xD800 && cp <= 0xDFFF) continue;  // never matched
+          std::string s;
+          if (n.kind == RegexKind::Chars) append_utf8(s, cp); else s.push_back(char(uint8_t(cp)));
+          out.push_back(std::move(s));
+        }
+      }
+      break;
+    }
+    case RegexKind::Seq: {
+      out = {""};
+      for (uint32_t c : n.children) {
+        Strings t = finite_strings(get, c, limit, depth + 1);
+        if (!t) return std::nullopt;
+        std::vector<std::string> next;
+        for (const auto& a : out)
+          for (const auto& b : *t) next.push_back(a + b);
+        sort_unique(next);
+        if (next.size() > limit) return std::nullopt;
+        out.swap(next);
+      }
+      break;
+    }
+    case RegexKind::Alt:
+      for (uint32_t c : n.children) {
+        Strings t = finite_strings(get, c, limit, depth + 1);
+        if (!t) return std::nullopt;
+        out.insert(out.end(), t->begin(), t->end());
+        sort_unique(out);
+        if (out.size() > limit) return std::nullopt;
+      }
+      break;
+    case RegexKind::Repeat: {
+      if (!n.unbounded && n.max == 0) return std::vector<std::string>{""};
+      Strings item = finite_strings(get, n.children[0], limit, depth + 1);
+      if (!item) return std::nullopt;  // some k >= 1 copies are allowed, with at least as many strings
+      bool grows = std::any_of(item->begin(), item->end(), [](const std::string& w) { return !w.empty(); });
+      if (!grows) {  // only "" (or nothing) per copy
+        if (n.min == 0 || !item->empty()) out = {""};
+        break;
+      }
+      if (n.unbounded) return std::nullopt;  // infinitely many
+      std::vector<std::string> layer = {""};
+      for (uint32_t k = 0;; ++k) {
+        if (k >= n.min) {
+          out.insert(out.end(), layer.begin(), layer.end());
+          sort_unique(out);
+          if (out.size() > limit) return std::nullopt;
+        }
+        if (k == n.max) break;
+        std::vector<std::string> next;
+        for (const auto& a : layer)
+          for (const auto& b : *item) next.push_back(a + b);
+        sort_unique(next);
+        if (next.size() > limit) return std::nullopt;  // layers never shrink: the last one is as big
+        layer.swap(next);
+      }
+      break;
+    }
+    case RegexKind::Minus: {
+      Strings item = finite_strings(get, n.children[0], limit + n.words.size(), depth + 1);
+      if (!item) return std::nullopt;
+      std::vector<std::string> words = n.words;
+      sort_unique(words);
+      std::set_difference(item->begin(), item->end(), words.begin(), words.end(), std::back_inserter(out));
+      if (out.size() > limit) return std::nullopt;
+      break;
+    }
+  }
+  return out;
+}
+
+// Flags of a Minus node: whether its item matches a (non-empty) string that is not one of the words.
+template <class Get>
+uint8_t minus_props(const Get& get, uint32_t item, uint8_t item_props, const std::vector<std::string>& words) {
+  if (!(item_props & kSome)) return 0;
+  Strings all = finite_strings(get, item, words.size() + 2);
+  if (!all) return kSome | kNonEmpty;  // at least two strings beyond the words, one of them not empty
+  std::vector<std::string> sorted = words;
+  sort_unique(sorted);
+  uint8_t props = 0;
+  for (const auto& s : *all) {
+    if (std::binary_search(sorted.begin(), sorted.end(), s)) continue;
+    props |= kSome;
+    if (!s.empty()) props |= kNonEmpty;
+  }
+  return props;
+}
+
+}  // namespace
+
 RegexPool RegexPool::decode(const std::vector<int64_t>& flat) {
   RegexPool pool;
   size_t i = 0;
@@ -41,37 +224,11 @@ RegexPool RegexPool::decode(const std::vector<int64_t>& flat) {
     if (i >= flat.size()) throw GrammarFailure("truncated regex encoding");
     return flat[i++];
   };
-  while (i < flat.size()) {
-    RegexNode node;
-    int64_t kind = take();
-    if (kind < 0 || kind > 4) throw GrammarFailure("bad regex node kind");
-    node.kind = static_cast<RegexKind>(kind);
-    auto child = [&](int64_t c) {
-      if (c < 0 || static_cast<size_t>(c) >= pool.nodes.size()) throw GrammarFailure("bad regex child index");
-      return static_cast<uint32_t>(c);
-    };
-    if (node.kind == RegexKind::Chars || node.kind == RegexKind::Bytes) {
-      int64_t n = take();
-      uint32_t top = node.kind == RegexKind::Chars ? 0x10FFFF : 0xFF;
-      for (int64_t k = 0; k < n; ++k) {
-        int64_t lo = take(), hi = take();
-        if (lo < 0 || hi < lo || hi > top) throw GrammarFailure("bad character range in regex");
-        node.ranges.emplace_back(uint32_t(lo), uint32_t(hi));
-      }
-    } else if (node.kind == RegexKind::Seq || node.kind == RegexKind::Alt) {
-      int64_t n = take();
-      for (int64_t k = 0; k < n; ++k) node.children.push_back(child(take()));
-    } else {
-      node.children.push_back(child(take()));
-      int64_t lo = take(), hi = take();
-      if (lo < 0 || lo > 0xFFFFFFF || hi > 0xFFFFFFF || (hi >= 0 && hi < lo))
-        throw GrammarFailure("bad repeat bounds in regex");
-      node.min = uint32_t(lo);
-      node.unbounded = hi < 0;
-      node.max = hi < 0 ? 0 : uint32_t(hi);
-    }
-    pool.nodes.push_back(std::move(node));
-  }
+  auto child = [&](int64_t c) {
+    if (c < 0 || static_cast<size_t>(c) >= pool.nodes.size()) throw GrammarFailure("bad regex child index");
+    return static_cast<uint32_t>(c);
+  };
+  while (i < flat.size()) pool.nodes.push_back(read_node(take, child));
   return pool;
 }
 
@@ -83,6 +240,9 @@ std::vector<bool> RegexPool::matches_nonempty() const {
       props[i] = ranges_props(n.ranges.empty());
     } else if (n.kind == RegexKind::Repeat) {
       props[i] = repeat_props(props[n.children[0]], n.min, !n.unbounded && n.max == 0);
+    } else if (n.kind == RegexKind::Minus) {
+      auto get = [this](uint32_t k) { return nodes[k]; };
+      props[i] = minus_props(get, n.children[0], props[n.children[0]], n.words);
     } else {
       props[i] = list_props(n.kind == RegexKind::Seq, n.children, props);
     }
@@ -161,6 +321,26 @@ uint32_t RegexFlatBuilder::repeat(uint32_t c, uint32_t min, int64_t max) {
   return intern(repeat_props(p, min, max == 0));
 }
 
+uint32_t RegexFlatBuilder::minus(uint32_t c, const std::vector<std::string>& words) {
+  uint8_t p = props_[child(c)];
+  key_.assign({int64_t(RegexKind::Minus), int64_t(c), int64_t(words.size())});
+  for (const auto& w : words) {
+    key_.push_back(int64_t(w.size()));
+    for (char b : w) key_.push_back(int64_t(uint8_t(b)));
+  }
+  auto get = [this](uint32_t k) { return node_at(k); };
+  return intern(minus_props(get, c, p, words));
+}
+
+RegexNode RegexFlatBuilder::node_at(uint32_t i) const {
+  size_t pos = starts_.at(i), end = starts_.at(i + 1);
+  auto take = [&]() -> int64_t {
+    if (pos >= end) throw GrammarFailure("truncated regex encoding");
+    return flat_[pos++];
+  };
+  return read_node(take, [](int64_t x) { return uint32_t(x); });
+}
+
 uint32_t Nfa::add_state() {
   accept.push_back(-1);
   return static_cast<uint32_t>(accept.size() - 1);
@@ -229,6 +409,7 @@ class NfaBuilder {
         return f;
       }
       case RegexKind::Repeat: return repeat(node);
+      case RegexKind::Minus: return minus(node);
     }
     throw GrammarFailure("unreachable regex kind");
   }
@@ -297,7 +478,132 @@ class NfaBuilder {
     return f;
   }
 
+  // The item's DFA (subset construction over bytes) times the trie of the words: a state is (trie node or
+  // "left the trie", DFA state). Every way out of the trie reaches the same copy of the item's DFA, so the
+  // lexer states of "any other key" stay few however many names there are.
+  Fragment minus(const RegexNode& node) {
+    const ByteDfa& dfa = item_dfa(node.children[0]);
+    // trie of the words: children as sorted (byte, node) lists
+    std::vector<std::vector<std::pair<uint8_t, uint32_t>>> kids(1);
+    std::vector<bool> is_word(1, false);
+    for (const std::string& w : node.words) {
+      uint32_t t = 0;
+      for (char ch : w) {
+        uint8_t b = uint8_t(ch);
+        auto& row = kids[t];
+        auto it = std::lower_bound(row.begin(), row.end(), std::make_pair(b, uint32_t(0)),
+                                   [](const auto& x, const auto& y) { return x.first < y.first; });
+        if (it == row.end() || it->first != b) {
+          it = row.insert(it, {b, uint32_t(kids.size())});
+          kids.emplace_back();
+          is_word.push_back(false);
+        }
+        t = it->second;
+      }
+      is_word[t] = true;
+    }
+    // product, from (root, start); kOut: the string left the trie
+    constexpr uint32_t kOut = UINT32_MAX;
+    Fragment f{0, state()};
+    std::unordered_map<uint64_t, uint32_t> ids;
+    std::vector<std::pair<uint32_t, int32_t>> todo;
+    auto get = [&](uint32_t t, int32_t q) {
+      uint64_t key = (uint64_t(t) << 32) | uint32_t(q);
+      auto [it, fresh] = ids.emplace(key, 0);
+      if (fresh) {
+        it->second = state();
+        todo.emplace_back(t, q);
+      }
+      return it->second;
+    };
+    f.start = get(0, 0);
+    while (!todo.empty()) {
+      auto [t, q] = todo.back();
+      todo.pop_back();
+      uint32_t from = ids.at((uint64_t(t) << 32) | uint32_t(q));
+      if (dfa.accept[q] && (t == kOut || !is_word[t])) nfa_.add_eps(from, f.end);
+      size_t k = 0;  // next child of t, in byte order
+      uint32_t last_t = kOut, last_to = 0;
+      int32_t last_q = -1;
+      int64_t run_lo = -1;
+      uint32_t run_to = 0;
+      for (uint32_t b = 0; b < 256; ++b) {
+        int32_t q2 = dfa.next[q][b];
+        uint32_t to = 0;
+        bool has = q2 >= 0;
+        if (has) {
+          uint32_t t2 = kOut;
+          if (t != kOut) {
+            const auto& row = kids[t];
+            while (k < row.size() && row[k].first < b) ++k;
+            if (k < row.size() && row[k].first == b) t2 = row[k].second;
+          }
+          if (t2 != last_t || q2 != last_q) {  // runs of bytes mostly share a target: skip the lookup
+            last_t = t2, last_q = q2;
+            last_to = get(t2, q2);
+          }
+          to = last_to;
+        }
+        if (run_lo >= 0 && (!has || to != run_to)) {
+          nfa_.add_edge(from, uint8_t(run_lo), uint8_t(b - 1), run_to);
+          run_lo = -1;
+        }
+        if (has && run_lo < 0) {
+          run_lo = b;
+          run_to = to;
+        }
+      }
+      if (run_lo >= 0) nfa_.add_edge(from, uint8_t(run_lo), 255, run_to);
+    }
+    return f;
+  }
+
+  // The DFA of a Minus item by subset construction over bytes (bounded), cached in the pool.
+  const ByteDfa& item_dfa(uint32_t item) {
+    auto hit = pool_.minus_dfas.find(item);
+    if (hit != pool_.minus_dfas.end()) return *hit->second;
+    Nfa sub;
+    Fragment g = NfaBuilder(sub, pool_, max_, deadline_).build(item);
+    sub.accept[g.end] = 0;
+    sub.freeze();
+    auto dfa = std::make_shared<ByteDfa>();
+    std::vector<std::vector<uint32_t>> sets;
+    std::map<std::vector<uint32_t>, int32_t> index;
+    auto intern = [&](std::vector<uint32_t> set) -> int32_t {
+      for (size_t k = 0; k < set.size(); ++k)  // epsilon closure
+        for (uint32_t t : sub.eps(set[k]))
+          if (std::find(set.begin(), set.end(), t) == set.end()) set.push_back(t);
+      std::sort(set.begin(), set.end());
+      auto [it, fresh] = index.emplace(set, int32_t(sets.size()));
+      if (fresh) {
+        if (sets.size() >= kMaxMinusDfa)
+          throw LimitExceeded("the item of a word exclusion needs more than " + std::to_string(kMaxMinusDfa) +
+                              " DFA states");
+        dfa->accept.push_back(std::any_of(set.begin(), set.end(), [&](uint32_t q) { return sub.accept[q] >= 0; }));
+        sets.push_back(std::move(set));
+      }
+      return it->second;
+    };
+    intern({g.start});
+    for (size_t d = 0; d < sets.size(); ++d) {
+      std::vector<std::vector<uint32_t>> next(256);
+      for (uint32_t q : sets[d])
+        for (const NfaTransition& t : sub.trans(q))
+          for (uint32_t b = t.lo; b <= t.hi; ++b) next[b].push_back(t.to);
+      std::array<int32_t, 256> row;
+      for (uint32_t b = 0; b < 256; ++b) {
+        // equal targets for neighbouring bytes are the rule (character classes): intern once per run
+        if (next[b].empty()) row[b] = -1;
+        else if (b > 0 && next[b] == next[b - 1]) row[b] = row[b - 1];
+        else row[b] = intern(next[b]);
+      }
+      dfa->next.push_back(row);
+    }
+    return *pool_.minus_dfas.emplace(item, std::move(dfa)).first->second;
+  }
+
   static constexpr size_t kMaxDepth = 2000;
+  static constexpr size_t kMaxMinusDfa = 4096;
   Nfa& nfa_;
   const RegexPool& pool_;
   size_t max_;

@@ -1,7 +1,10 @@
 // Regex AST (as sent by the Python IR) and its translation to a byte-level Thompson NFA.
 #pragma once
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -10,19 +13,31 @@
 
 namespace gdecode {
 
-enum class RegexKind : uint8_t { Chars = 0, Bytes = 1, Seq = 2, Alt = 3, Repeat = 4 };
+// Minus: the strings of its item except a finite set of words (the keys of an open JSON object: any
+// string but the listed names), built as the item's DFA times the words' trie, not as a regex.
+enum class RegexKind : uint8_t { Chars = 0, Bytes = 1, Seq = 2, Alt = 3, Repeat = 4, Minus = 5 };
 
 struct RegexNode {
   RegexKind kind;
   std::vector<std::pair<uint32_t, uint32_t>> ranges;  // Chars: code points; Bytes: 0..255
-  std::vector<uint32_t> children;                     // Seq/Alt: items; Repeat: the single item
+  std::vector<uint32_t> children;                     // Seq/Alt: items; Repeat, Minus: the single item
   uint32_t min = 0, max = 0;
-  bool unbounded = false;  // Repeat with no upper bound
+  bool unbounded = false;          // Repeat with no upper bound
+  std::vector<std::string> words;  // Minus: the excluded strings (bytes: UTF-8 of Chars)
 };
 
 // All regex nodes of a grammar; children always have smaller indices than their parent.
+// Deterministic automaton over bytes (state 0 starts; next[s][b] < 0: no move).
+struct ByteDfa {
+  std::vector<std::array<int32_t, 256>> next;
+  std::vector<bool> accept;
+};
+
 struct RegexPool {
   std::vector<RegexNode> nodes;
+  // The DFA of each Minus item, built once per pool while the lexer NFA is built (one thread): every open
+  // object of a schema excludes its names from the same "any JSON string body".
+  mutable std::unordered_map<uint32_t, std::shared_ptr<const ByteDfa>> minus_dfas;
   // Decodes the flat encoding produced by gdecode/compiler.py (see there). Throws GrammarFailure.
   static RegexPool decode(const std::vector<int64_t>& flat);
   // Per node: whether it matches some non-empty string (what grammar trimming needs).
@@ -37,6 +52,7 @@ class RegexFlatBuilder {
   uint32_t ranges(RegexKind kind, const std::vector<std::pair<uint32_t, uint32_t>>& ranges);  // Chars/Bytes
   uint32_t list(RegexKind kind, const std::vector<uint32_t>& children);                      // Seq/Alt
   uint32_t repeat(uint32_t child, uint32_t min, int64_t max);                                // max < 0: unbounded
+  uint32_t minus(uint32_t child, const std::vector<std::string>& words);
 
   const std::vector<int64_t>& flat() const { return flat_; }
   size_t size() const { return props_.size(); }
@@ -45,6 +61,7 @@ class RegexFlatBuilder {
  private:
   uint32_t intern(uint8_t props);
   uint32_t child(uint32_t c) const;
+  RegexNode node_at(uint32_t i) const;
   uint64_t hash_of(const int64_t* begin, const int64_t* end) const;
   void grow();
 

@@ -90,7 +90,8 @@ def encode(regex: ir.Regex, memo: dict | None = None) -> ir.Regex:
 
 
 JSON_CHAR = encode_chars(dfa.ANY_RANGES)
-ANY_STRING = ir.Seq((QUOTE, ir.Repeat(JSON_CHAR, 0, None), QUOTE))
+ANY_BODY = ir.Repeat(JSON_CHAR, 0, None)
+ANY_STRING = ir.Seq((QUOTE, ANY_BODY, QUOTE))
 
 
 # The caches of whole lexemes are small on purpose: what they keep alive stays in the process, and every
@@ -115,9 +116,41 @@ def not_in_regex(words) -> ir.Regex:
 
 
 def not_in_lexeme(words) -> ir.Regex:
-    """``string_lexeme(not_in_regex(words))``, built in the encoded domain at once: the keys of open objects,
-    where encoding the decoded trie afterwards was a third of the schema walk."""
-    return ir.Seq((QUOTE, _not_in_regex(tuple(words), True), QUOTE))
+    """``string_lexeme(not_in_regex(words))``: the keys of open objects. Any JSON string body minus every
+    JSON encoding of the words, as one :class:`ir.Minus` node the core builds (a trie regex per object was a
+    large part of the schema walk and of flattening). Words with too many encodings (many escapes) or that
+    are not valid Unicode text keep the regex form."""
+    encoded: list[str] = []
+    for w in words:
+        forms = _encodings(w)
+        if forms is None:
+            return ir.Seq((QUOTE, _not_in_regex(tuple(words), True), QUOTE))
+        encoded += forms
+    return ir.Seq((QUOTE, ir.Minus(ANY_BODY, tuple(sorted(set(encoded)))), QUOTE))
+
+
+_MAX_ENCODINGS = 64  # per word; "/" alone has two, a control character up to five
+
+
+def _encodings(word: str) -> list[str] | None:
+    """Every JSON encoding of ``word`` (what ``encode`` allows), or None past _MAX_ENCODINGS or for lone
+    surrogates (not UTF-8 text)."""
+    out = [""]
+    for ch in word:
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            return None
+        forms = _char_encodings(ch)
+        if len(out) * len(forms) > _MAX_ENCODINGS:
+            return None
+        out = [a + b for a in out for b in forms]
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_encodings(ch: str) -> tuple[str, ...]:
+    if ch.isalnum() or ch in "_-.: ":
+        return (ch,)
+    return tuple(dfa.finite_words(encode_chars(((ord(ch), ord(ch)),)), limit=_MAX_ENCODINGS) or ())
 
 
 _ASCII = ((0, 0x7F),)
