@@ -8,6 +8,7 @@ import os
 import random
 import re
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import jsonschema
@@ -573,13 +574,16 @@ def test_json_schema_test_suite_soundness():
             heights = _heights(grammar)
             cls = jsonschema.validators.validator_for(group["schema"], default=jsonschema.Draft202012Validator)
             validator = cls(group["schema"], format_checker=format_checker())
+            # multipleOf on floats is inexact (0.09 / 0.0001 is not an integer in binary): what the float
+            # oracle rejects is asked again with exact decimals, schema and instance alike.
+            exact = cls(json.loads(json.dumps(group["schema"]), parse_float=Decimal), format_checker=format_checker())
             rng = random.Random(0)
             for _ in range(20):
                 text = _derive(grammar, heights, rng)
                 if text is None:
                     continue
                 try:
-                    ok = validator.is_valid(json.loads(text))
+                    ok = validator.is_valid(json.loads(text)) or exact.is_valid(json.loads(text, parse_float=Decimal))
                 except re.error:  # the oracle uses Python's re, which lacks some ECMA syntax (\p{..})
                     continue
                 checked += 1

@@ -106,3 +106,39 @@ def test_matches_agrees_with_brute_force_also_through_and_not():
     for s in _strings(4):
         want = bool(s) and set(s) <= {"a", "b"} and "b" in s
         assert dfa.matches(r, s) == want, s
+
+
+def _dfa_accepts(d: dfa.DFA, s: str) -> bool:
+    q = 0
+    for ch in s:
+        q = next((t for rs, t in d.edges[q] if any(lo <= ord(ch) <= hi for lo, hi in rs)), None)
+        if q is None:
+            return False
+    return q in d.accepting
+
+
+def test_core_dfa_of_ascii_intersections_matches_brute_force():
+    """build_dfa hands plain ASCII-only conjuncts (number ranges) to the core's minimal byte DFA."""
+    rng = random.Random(11)
+    short = [s for n in range(6) for s in map("".join, itertools.product("ab", repeat=n))]
+    used = 0
+    for _ in range(150):
+        parts = [_random_plain(rng, 3) for _ in range(rng.randint(1, 3))]
+        regex = dfa.mk_and(parts)
+        if dfa._ascii_plain_parts(regex) is None:
+            continue
+        used += 1
+        d = dfa.build_dfa(regex)
+        for s in short:
+            assert _dfa_accepts(d, s) == all(ir_match.fullmatch(p, s) for p in parts), (parts, s)
+        # minimal and without dead states: no two states with the same rows and acceptance, every state live
+        rows = {(tuple(sorted(map(repr, d.edges[q]))), q in d.accepting) for q in range(len(d.edges))}
+        assert len(rows) == len(d.edges) or len(d.edges) == 1
+    assert used > 100
+
+
+def test_core_dfa_state_bound_is_an_unsupported_feature():
+    from gdecode.errors import UnsupportedFeatureError
+
+    with pytest.raises(UnsupportedFeatureError, match="more than 10 automaton states"):
+        dfa.build_dfa(parse_regex("[ab]*a[ab]{8}", flavor="python"), max_states=10, what="test")

@@ -233,6 +233,34 @@ NB_MODULE(_core, m) {
       .def_prop_ro("used_terminals", &CompiledGrammar::used_terminals);
 
   m.def(
+      "intersection_dfa",
+      [](nb::list regexes, size_t max_states) {
+        RegexTreeWalker walker;
+        std::vector<uint32_t> roots;
+        for (nb::handle r : regexes) roots.push_back(walker.add(r));
+        RegexPool pool = RegexPool::decode(walker.builder.flat());
+        ByteDfa dfa;
+        {
+          nb::gil_scoped_release release;
+          dfa = intersection_dfa(pool, roots, max_states);
+        }
+        std::vector<std::vector<std::tuple<uint32_t, uint32_t, uint32_t>>> rows;
+        for (const auto& next : dfa.next) {
+          auto& row = rows.emplace_back();
+          for (uint32_t b = 0; b < 256; ++b) {
+            if (next[b] < 0) continue;
+            if (!row.empty() && std::get<1>(row.back()) + 1 == b && std::get<2>(row.back()) == uint32_t(next[b]))
+              std::get<1>(row.back()) = b;
+            else
+              row.emplace_back(b, b, uint32_t(next[b]));
+          }
+        }
+        return std::make_pair(rows, std::vector<bool>(dfa.accept.begin(), dfa.accept.end()));
+      },
+      nb::arg("regexes"), nb::arg("max_states"),
+      "(rows of (lo byte, hi byte, target), accepting) of the minimal byte DFA of the regexes' intersection");
+
+  m.def(
       "flatten_regexes",
       [](nb::list roots) {
         RegexTreeWalker walker;

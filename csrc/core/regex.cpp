@@ -370,6 +370,9 @@ struct Fragment {
   uint32_t start, end;  // `end` has no outgoing edges yet
 };
 
+ByteDfa determinize(const RegexPool& pool, uint32_t root, size_t max_nfa_states, size_t max_states,
+                    const Deadline* deadline);
+
 class NfaBuilder {
  public:
   NfaBuilder(Nfa& nfa, const RegexPool& pool, size_t max_states, const Deadline* deadline)
@@ -558,52 +561,16 @@ class NfaBuilder {
     return f;
   }
 
-  // The DFA of a Minus item by subset construction over bytes (bounded), cached in the pool.
+  // The DFA of a Minus item, cached in the pool.
   const ByteDfa& item_dfa(uint32_t item) {
     auto hit = pool_.minus_dfas.find(item);
     if (hit != pool_.minus_dfas.end()) return *hit->second;
-    Nfa sub;
-    Fragment g = NfaBuilder(sub, pool_, max_, deadline_).build(item);
-    sub.accept[g.end] = 0;
-    sub.freeze();
-    auto dfa = std::make_shared<ByteDfa>();
-    std::vector<std::vector<uint32_t>> sets;
-    std::map<std::vector<uint32_t>, int32_t> index;
-    auto intern = [&](std::vector<uint32_t> set) -> int32_t {
-      for (size_t k = 0; k < set.size(); ++k)  // epsilon closure
-        for (uint32_t t : sub.eps(set[k]))
-          if (std::find(set.begin(), set.end(), t) == set.end()) set.push_back(t);
-      std::sort(set.begin(), set.end());
-      auto [it, fresh] = index.emplace(set, int32_t(sets.size()));
-      if (fresh) {
-        if (sets.size() >= kMaxMinusDfa)
-          throw LimitExceeded("the item of a word exclusion needs more than " + std::to_string(kMaxMinusDfa) +
-                              " DFA states");
-        dfa->accept.push_back(std::any_of(set.begin(), set.end(), [&](uint32_t q) { return sub.accept[q] >= 0; }));
-        sets.push_back(std::move(set));
-      }
-      return it->second;
-    };
-    intern({g.start});
-    for (size_t d = 0; d < sets.size(); ++d) {
-      std::vector<std::vector<uint32_t>> next(256);
-      for (uint32_t q : sets[d])
-        for (const NfaTransition& t : sub.trans(q))
-          for (uint32_t b = t.lo; b <= t.hi; ++b) next[b].push_back(t.to);
-      std::array<int32_t, 256> row;
-      for (uint32_t b = 0; b < 256; ++b) {
-        // equal targets for neighbouring bytes are the rule (character classes): intern once per run
-        if (next[b].empty()) row[b] = -1;
-        else if (b > 0 && next[b] == next[b - 1]) row[b] = row[b - 1];
-        else row[b] = intern(next[b]);
-      }
-      dfa->next.push_back(row);
-    }
+    auto dfa = std::make_shared<ByteDfa>(determinize(pool_, item, max_, kMaxMinusDfa, deadline_));
     return *pool_.minus_dfas.emplace(item, std::move(dfa)).first->second;
   }
 
   static constexpr size_t kMaxDepth = 2000;
-  static constexpr size_t kMaxMinusDfa = 4096;
+  static constexpr size_t kMaxMinusDfa = 4096;  // DFA states of a Minus item
   Nfa& nfa_;
   const RegexPool& pool_;
   size_t max_;
@@ -611,7 +578,176 @@ class NfaBuilder {
   size_t depth_ = 0;
 };
 
+// Subset construction over bytes of the Thompson NFA of `root` (states reachable from the start only).
+// Per DFA state the byte axis is cut at the bounds of the NFA edges leaving it, and each piece's target set
+// is computed once (byte by byte was most of the time for number ranges).
+ByteDfa determinize(const RegexPool& pool, uint32_t root, size_t max_nfa_states, size_t max_states,
+                    const Deadline* deadline) {
+  Nfa sub;
+  uint32_t start = add_terminal_nfa(sub, pool, root, 0, max_nfa_states, deadline);
+  sub.freeze();
+  ByteDfa dfa;
+  std::vector<std::vector<uint32_t>> sets;
+  std::map<std::vector<uint32_t>, int32_t> index;
+  std::vector<uint32_t> mark(sub.size(), 0);
+  uint32_t gen = 0;
+  auto intern = [&](std::vector<uint32_t> set) -> int32_t {
+    ++gen;
+    for (uint32_t q : set) mark[q] = gen;
+    for (size_t k = 0; k < set.size(); ++k)  // epsilon closure
+      for (uint32_t t : sub.eps(set[k]))
+        if (mark[t] != gen) mark[t] = gen, set.push_back(t);
+    std::sort(set.begin(), set.end());
+    auto [it, fresh] = index.emplace(set, int32_t(sets.size()));
+    if (fresh) {
+      if (sets.size() >= max_states)
+        throw LimitExceeded("regex needs more than " + std::to_string(max_states) + " DFA states");
+      dfa.accept.push_back(std::any_of(set.begin(), set.end(), [&](uint32_t q) { return sub.accept[q] >= 0; }));
+      sets.push_back(std::move(set));
+    }
+    return it->second;
+  };
+  intern({start});
+  std::vector<NfaTransition> out;
+  std::vector<uint32_t> cuts, targets;
+  for (size_t d = 0; d < sets.size(); ++d) {
+    if (deadline != nullptr && (d & 63) == 0) deadline->check("determinizing a regex");
+    out.clear();
+    cuts.clear();
+    for (uint32_t q : sets[d])
+      for (const NfaTransition& t : sub.trans(q)) {
+        out.push_back(t);
+        cuts.push_back(t.lo);
+        cuts.push_back(uint32_t(t.hi) + 1);
+      }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::array<int32_t, 256> row;
+    row.fill(-1);
+    for (size_t k = 0; k + 1 < cuts.size(); ++k) {
+      uint32_t lo = cuts[k], hi = cuts[k + 1] - 1;
+      targets.clear();
+      for (const NfaTransition& t : out)
+        if (t.lo <= lo && lo <= t.hi) targets.push_back(t.to);
+      if (targets.empty()) continue;
+      int32_t to = intern(targets);
+      for (uint32_t b = lo; b <= hi; ++b) row[b] = to;
+    }
+    dfa.next.push_back(row);
+  }
+  return dfa;
+}
+
+// Removes the states from which no accepting state is reachable (their edges become "no move"), keeping
+// the start; then merges equivalent states (Moore's partition refinement) and renumbers from the start.
+ByteDfa minimize(const ByteDfa& in) {
+  size_t n = in.next.size();
+  std::vector<std::vector<uint32_t>> rev(n);
+  for (size_t s = 0; s < n; ++s)
+    for (int32_t t : in.next[s])
+      if (t >= 0) rev[t].push_back(uint32_t(s));
+  std::vector<bool> live(n, false);
+  std::vector<uint32_t> stack;
+  for (size_t s = 0; s < n; ++s)
+    if (in.accept[s]) live[s] = true, stack.push_back(uint32_t(s));
+  while (!stack.empty()) {
+    uint32_t s = stack.back();
+    stack.pop_back();
+    for (uint32_t p : rev[s])
+      if (!live[p]) live[p] = true, stack.push_back(p);
+  }
+  auto target = [&](size_t s, uint32_t b) { int32_t t = in.next[s][b]; return t >= 0 && live[t] ? t : -1; };
+  std::vector<int32_t> cls(n);
+  for (size_t s = 0; s < n; ++s) cls[s] = in.accept[s] ? 1 : 0;
+  size_t count = 0;
+  for (;;) {
+    std::map<std::vector<int32_t>, int32_t> sig;
+    std::vector<int32_t> next_cls(n);
+    for (size_t s = 0; s < n; ++s) {
+      std::vector<int32_t> key(257);
+      key[0] = cls[s];
+      for (uint32_t b = 0; b < 256; ++b) {
+        int32_t t = target(s, b);
+        key[b + 1] = t < 0 ? -1 : cls[t];
+      }
+      next_cls[s] = sig.emplace(std::move(key), int32_t(sig.size())).first->second;
+    }
+    bool stable = sig.size() == count;
+    count = sig.size();
+    cls.swap(next_cls);
+    if (stable) break;
+  }
+  // renumber by discovery from the start
+  ByteDfa out;
+  std::vector<int32_t> id(count, -1);
+  std::vector<size_t> rep;  // a state of each new class
+  auto visit = [&](size_t s) {
+    if (id[cls[s]] < 0) {
+      id[cls[s]] = int32_t(rep.size());
+      rep.push_back(s);
+    }
+    return id[cls[s]];
+  };
+  visit(0);
+  for (size_t k = 0; k < rep.size(); ++k) {
+    size_t s = rep[k];
+    std::array<int32_t, 256> row;
+    for (uint32_t b = 0; b < 256; ++b) {
+      int32_t t = target(s, b);
+      row[b] = t < 0 ? -1 : visit(size_t(t));
+    }
+    out.next.push_back(row);
+    out.accept.push_back(in.accept[s]);
+  }
+  return out;
+}
+
 }  // namespace
+
+ByteDfa intersection_dfa(const RegexPool& pool, const std::vector<uint32_t>& roots, size_t max_states) {
+  // Subset constructions before minimization can be much bigger than the minimal DFA (number ranges: 10x):
+  // they get a wider bound, the minimal automata the caller's.
+  size_t wide = std::max<size_t>(max_states * 32, 20'000);
+  auto bounded = [&](ByteDfa dfa) {
+    if (dfa.next.size() > max_states)
+      throw LimitExceeded("intersection needs more than " + std::to_string(max_states) + " DFA states");
+    return dfa;
+  };
+  std::vector<ByteDfa> parts;
+  for (uint32_t r : roots) {
+    if (r >= pool.nodes.size()) throw GrammarFailure("bad regex root index");
+    parts.push_back(bounded(minimize(determinize(pool, r, 1'000'000, wide, nullptr))));
+  }
+  if (parts.empty()) throw GrammarFailure("intersection of no regex");
+  ByteDfa prod;
+  std::map<std::vector<int32_t>, int32_t> index;
+  std::vector<std::vector<int32_t>> tuples;
+  auto intern = [&](std::vector<int32_t> t) {
+    auto [it, fresh] = index.emplace(t, int32_t(tuples.size()));
+    if (fresh) {
+      if (tuples.size() >= wide)
+        throw LimitExceeded("intersection needs more than " + std::to_string(wide) + " DFA states");
+      bool acc = true;
+      for (size_t k = 0; k < parts.size(); ++k) acc = acc && parts[k].accept[t[k]];
+      prod.accept.push_back(acc);
+      tuples.push_back(std::move(t));
+    }
+    return it->second;
+  };
+  intern(std::vector<int32_t>(parts.size(), 0));
+  for (size_t d = 0; d < tuples.size(); ++d) {
+    std::array<int32_t, 256> row;
+    for (uint32_t b = 0; b < 256; ++b) {
+      std::vector<int32_t> t(parts.size());
+      bool ok = true;
+      for (size_t k = 0; k < parts.size() && ok; ++k) ok = (t[k] = parts[k].next[tuples[d][k]][b]) >= 0;
+      row[b] = ok ? intern(std::move(t)) : -1;
+    }
+    prod.next.push_back(row);
+  }
+  return bounded(minimize(prod));
+}
+
 
 uint32_t add_terminal_nfa(Nfa& nfa, const RegexPool& pool, uint32_t root, int32_t terminal, size_t max_states,
                           const Deadline* deadline) {

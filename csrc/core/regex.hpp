@@ -104,6 +104,10 @@ class Nfa {
   bool frozen_ = false;
 };
 
+// The minimal DFA over bytes of the intersection of the regexes `roots` (no dead states: a byte with no
+// move leaves the language). Throws LimitExceeded past `max_states` states in a part or the product.
+ByteDfa intersection_dfa(const RegexPool& pool, const std::vector<uint32_t>& roots, size_t max_states);
+
 // Adds the NFA of `root` to `nfa` for terminal `terminal` and returns its start state.
 // `deadline` (optional) is checked per NFA state created.
 uint32_t add_terminal_nfa(Nfa& nfa, const RegexPool& pool, uint32_t root, int32_t terminal, size_t max_states,
