@@ -142,3 +142,41 @@ def test_core_dfa_state_bound_is_an_unsupported_feature():
 
     with pytest.raises(UnsupportedFeatureError, match="more than 10 automaton states"):
         dfa.build_dfa(parse_regex("[ab]*a[ab]{8}", flavor="python"), max_states=10, what="test")
+
+
+def test_prefix_product_and_reverse_match_brute_force():
+    rng = random.Random(5)
+    short = [s for n in range(6) for s in map("".join, itertools.product("ab", repeat=n))]
+    done = 0
+    for _ in range(200):
+        prefix, r = _random_plain(rng, 2), _random_plain(rng, 3)
+        rev = dfa.reverse(r)
+        for s in short:
+            assert ir_match.fullmatch(rev, s) == ir_match.fullmatch(r, s[::-1]), (r, s)
+        out = dfa.prefix_product(prefix, r)
+        if out is None:  # an infinite prefix language
+            continue
+        done += 1
+        assert not dfa.has_bool(out)
+        for s in short:
+            want = ir_match.fullmatch(r, s) and any(ir_match.fullmatch(prefix, s[:k]) for k in range(len(s) + 1))
+            assert ir_match.fullmatch(out, s) == want, (prefix, r, s)
+    assert done > 50
+
+
+@pytest.mark.parametrize("pattern", ["^https?://", "^[a-z]{2}-", "\\.json$", "[0-9]{2}$", "^(a|b)"])
+def test_pattern_anchored_at_one_end_beside_a_format_is_exact(pattern):
+    """What the JSON Schema compiler builds for ``format`` + a pattern anchored at one end only (the
+    derivative shortcut) matches exactly both constraints."""
+    from gdecode.json_schema import formats
+    from gdecode.json_schema.compile import _affix_intersection
+    from gdecode.regex import analyze_regex
+
+    fmt = formats.format_regex("uri-reference")
+    pat = analyze_regex(pattern, flavor="ecma").search_regex()
+    out = _affix_intersection(dfa.mk_and((pat, fmt)))
+    assert out is not None and not dfa.has_bool(out)
+    texts = ["http://a.b/c", "https://x.org/", "ab-cd", "x/y.json", "a.json", "12", "path/99", "a:b", "bx",
+             "ab-", "https:", "q.jso", "9", ""]
+    for t in texts:
+        assert ir_match.fullmatch(out, t) == (ir_match.fullmatch(pat, t) and formats.check("uri-reference", t)), t

@@ -32,6 +32,7 @@ from gdecode.json_schema import formats, numbers, strings
 from gdecode.json_schema.merge import ALL_TYPES, ANNOTATIONS, Conjunct, Plain, merge, type_set
 from gdecode.json_schema.options import Options
 from gdecode.json_schema.resolve import Document
+from gdecode.regex import analyze_regex
 
 _APPLICATORS = ("$ref", "allOf", "anyOf", "oneOf", "if", "then", "else", "not", "dependentRequired",
                 "dependentSchemas", "dependencies")
@@ -829,8 +830,6 @@ class SchemaCompiler:
 
     def _search_regex(self, pattern: str, ptr: str) -> ir.Regex | None:
         """JSON Schema ``pattern`` semantics (unanchored search, ECMA-262); None if unsupported (lenient)."""
-        from gdecode.regex import analyze_regex
-
         try:
             return analyze_regex(pattern, flavor="ecma").search_regex()
         except UnsupportedFeatureError as e:
@@ -846,7 +845,7 @@ class SchemaCompiler:
         both = dfa.mk_and(parts)
         if not dfa.has_bool(both):  # one constraint left (the others accept everything): nothing to intersect
             return None if both == ir.NOTHING else both
-        out = _prefix_intersection(both)
+        out = _affix_intersection(both)
         if out is None:
             auto = None
             try:
@@ -1225,20 +1224,26 @@ def _decimal_bound(value: Any) -> Fraction | None:
     return Fraction(d)
 
 
-def _prefix_intersection(node: Any) -> ir.Regex | None:
-    """``P·Σ* ∧ R`` with P a few fixed words and R plain (``^https?://`` beside a format) is the union of
-    ``w·(w⁻¹R)`` over the words w of P: a few derivatives instead of the product automaton (tens of
-    milliseconds for a format's). None when ``node`` does not have that shape."""
+def _affix_intersection(node: Any) -> ir.Regex | None:
+    """``P·Σ* ∧ R`` (a pattern anchored at the start only, like ``^https?://``, beside a format) with P finite:
+    derivatives of P and R together (``dfa.prefix_product``) instead of the product automaton; ``Σ*·S ∧ R``
+    (anchored at the end only) the same way on the reversed regexes. None when ``node`` has neither shape
+    or the derivatives run over their budget."""
     if not isinstance(node, dfa.And) or len(node.items) != 2:
         return None
-    for prefixed, other in (node.items, node.items[::-1]):
-        if (isinstance(prefixed, ir.Seq) and prefixed.items and prefixed.items[-1] == strings.ANYSTAR
-                and not dfa.has_bool(prefixed) and not dfa.has_bool(other)):
-            words = dfa.finite_words(ir.Seq(prefixed.items[:-1]), limit=16)
-            if words is not None:
-                alts = [ir.Seq((ir.literal(w), rest)) for w in words
-                        if (rest := dfa.derivative(other, w)) != ir.NOTHING]
-                return dfa.mk_alt(alts, canonical=True) if alts else ir.NOTHING
+    for affixed, other in (node.items, node.items[::-1]):
+        if not isinstance(affixed, ir.Seq) or len(affixed.items) < 2 or dfa.has_bool(affixed) or \
+                dfa.has_bool(other):
+            continue
+        if affixed.items[-1] == strings.ANYSTAR:
+            out = dfa.prefix_product(dfa.mk_seq(affixed.items[:-1]), other)
+            if out is not None:
+                return out
+        if affixed.items[0] == strings.ANYSTAR:
+            suffix, whole = dfa.reverse(dfa.mk_seq(affixed.items[1:])), dfa.reverse(other)
+            out = None if suffix is None or whole is None else dfa.prefix_product(suffix, whole)
+            if out is not None:
+                return dfa.reverse(out)
     return None
 
 

@@ -32,6 +32,7 @@ import functools
 import re
 
 from gdecode import ir
+from gdecode.regex import parse_regex
 
 _YEAR = r"(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
 _LEAP = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
@@ -150,8 +151,6 @@ def is_supported(name: str) -> bool:
 @functools.cache
 def format_regex(name: str) -> ir.Regex:
     """The IR regex (full match) of a supported format; KeyError for others."""
-    from gdecode.regex import parse_regex
-
     return parse_regex(PATTERNS[name], flavor="ecma")
 
 
