@@ -736,7 +736,9 @@ class SchemaCompiler:
             decoded = self._string_regex(p, product_fallback=True)
         except _TooComplex as e:
             return self._string_by_chars(e.parts, p.ptr, e.length, e.auto)
-        return self.b.anonymous_terminal(strings.string_lexeme(decoded), "STR")
+        # keyed by the decoded regex (hashed anyway by string_lexeme's cache): the encoded lexeme is a bigger,
+        # fresh tree that interning by regex would hash again
+        return self.b.keyed_terminal(("lexeme", decoded), lambda: strings.string_lexeme(decoded), "STR")
 
     def _string_by_chars(self, parts: list[ir.Regex], ptr: str, length: tuple[int, int | None] | None,
                          auto: dfa.DFA | None = None) -> str:

@@ -10,6 +10,7 @@ hex digits in either case). Every encoding decodes to exactly one character, so 
 from __future__ import annotations
 
 import functools
+import re
 
 from gdecode import _regex_dfa as dfa
 from gdecode import ir
@@ -122,6 +123,9 @@ def not_in_lexeme(words) -> ir.Regex:
     are not valid Unicode text keep the regex form."""
     encoded: list[str] = []
     for w in words:
+        if _PLAIN_WORD.fullmatch(w):  # the common case: one encoding, the word itself
+            encoded.append(w)
+            continue
         forms = _encodings(w)
         if forms is None:
             return ir.Seq((QUOTE, _not_in_regex(tuple(words), True), QUOTE))
@@ -130,6 +134,7 @@ def not_in_lexeme(words) -> ir.Regex:
 
 
 _MAX_ENCODINGS = 64  # per word; "/" alone has two, a control character up to five
+_PLAIN_WORD = re.compile(r'[^"\\/\x00-\x1f\ud800-\udfff]*')  # written only as themselves
 
 
 def _encodings(word: str) -> list[str] | None:
