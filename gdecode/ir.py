@@ -7,7 +7,8 @@ terminals match the same lexeme the parser receives all of them (the Earley pars
 Terminals marked ``ignore`` (like Lark's ``%ignore``) may appear between any two lexemes and are dropped.
 
 Regexes here are a small algebraic AST, already parsed; frontends turn their own regex syntax into it
-(see ``gdecode.regex``). Rule bodies are plain BNF: sequences of symbol names. EBNF operators are expanded
+(see ``gdecode.regex``): character and byte sets, sequence, alternation, bounded or unbounded repetition,
+and :class:`Minus` (a regex except a finite set of words, which the core builds as an automaton product). Rule bodies are plain BNF: sequences of symbol names. EBNF operators are expanded
 by :class:`GrammarBuilder` helpers into extra rules.
 """
 
