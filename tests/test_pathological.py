@@ -109,6 +109,18 @@ def test_repeat_blowup_hits_the_nfa_limit(pattern):
     _raises(LimitExceededError, "max_nfa_states", lambda: gd.compile_regex(pattern, _tok()))
 
 
+def test_word_exclusion_with_a_huge_finite_item_is_a_clear_limit():
+    """ir.Minus checks whether its item has strings beyond the words by enumerating a finite item: a product
+    of two large character sets is refused by name, in bounded time and memory."""
+    from gdecode import ir
+
+    big = ir.Chars(((0x4E00, 0x4E00 + 4999),))
+    words = tuple(f"w{i}" for i in range(5000))
+    with bounded(30, mb=512):
+        _raises(LimitExceededError, "too many strings", lambda: _core.flatten_regexes([ir.Minus(ir.Seq((big, big)),
+                                                                                               words)]))
+
+
 def test_absurd_repeat_count_is_rejected_by_name():
     _raises(LimitExceededError, "repeat count", lambda: gd.compile_regex(r"x{1000000000}", _tok()))
 

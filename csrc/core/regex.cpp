@@ -111,6 +111,12 @@ void sort_unique(std::vector<std::string>& v) {
   v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
+// Products of string sets are bounded: the parts are each under the limit, but their product may not be.
+void check_product(size_t a, size_t b) {
+  if (a * b > 4'000'000)
+    throw LimitExceeded("a word exclusion's item has too many strings to compare with the words");
+}
+
 // The (byte) strings of node `id` if it has at most `limit` of them, else nullopt. Exact: the number of
 // distinct strings of A.B is at least that of A and of B (fix one side), so a part over the limit puts
 // the whole over it. `get(i)` returns node i.
@@ -140,6 +146,7 @@ Strings finite_strings(const Get& get, uint32_t id, size_t limit, size_t depth =
       for (uint32_t c : n.children) {
         Strings t = finite_strings(get, c, limit, depth + 1);
         if (!t) return std::nullopt;
+        check_product(out.size(), t->size());
         std::vector<std::string> next;
         for (const auto& a : out)
           for (const auto& b : *t) next.push_back(a + b);
@@ -176,6 +183,7 @@ Strings finite_strings(const Get& get, uint32_t id, size_t limit, size_t depth =
           if (out.size() > limit) return std::nullopt;
         }
         if (k == n.max) break;
+        check_product(layer.size(), item->size());
         std::vector<std::string> next;
         for (const auto& a : layer)
           for (const auto& b : *item) next.push_back(a + b);
@@ -638,6 +646,8 @@ ByteDfa determinize(const RegexPool& pool, uint32_t root, size_t max_nfa_states,
   return dfa;
 }
 
+constexpr size_t kMaxMinimizeWork = 50'000'000;  // signature words over all rounds (Moore: up to n rounds)
+
 // Removes the states from which no accepting state is reachable (their edges become "no move"), keeping
 // the start; then merges equivalent states (Moore's partition refinement) and renumbers from the start.
 ByteDfa minimize(const ByteDfa& in) {
@@ -657,21 +667,42 @@ ByteDfa minimize(const ByteDfa& in) {
       if (!live[p]) live[p] = true, stack.push_back(p);
   }
   auto target = [&](size_t s, uint32_t b) { int32_t t = in.next[s][b]; return t >= 0 && live[t] ? t : -1; };
+  // Each state's row as runs of bytes with one target (character classes: a few runs, not 256 bytes).
+  struct Run {
+    uint8_t lo, hi;
+    int32_t to;
+  };
+  std::vector<std::vector<Run>> runs(n);
+  for (size_t s = 0; s < n; ++s)
+    for (uint32_t b = 0; b < 256; ++b) {
+      int32_t t = target(s, b);
+      if (t < 0) continue;
+      if (!runs[s].empty() && runs[s].back().hi + 1u == b && runs[s].back().to == t) runs[s].back().hi = uint8_t(b);
+      else runs[s].push_back({uint8_t(b), uint8_t(b), t});
+    }
   std::vector<int32_t> cls(n);
   for (size_t s = 0; s < n; ++s) cls[s] = in.accept[s] ? 1 : 0;
-  size_t count = 0;
+  size_t count = 0, work = 0;
+  std::vector<int32_t> key;
   for (;;) {
+    // Moore refinement: a state's signature is its class and, per run of bytes, the class it moves to
+    // (neighbouring runs into one class merged, so equal states give equal signatures).
     std::map<std::vector<int32_t>, int32_t> sig;
     std::vector<int32_t> next_cls(n);
     for (size_t s = 0; s < n; ++s) {
-      std::vector<int32_t> key(257);
-      key[0] = cls[s];
-      for (uint32_t b = 0; b < 256; ++b) {
-        int32_t t = target(s, b);
-        key[b + 1] = t < 0 ? -1 : cls[t];
+      key.assign({cls[s]});
+      for (const Run& r : runs[s]) {
+        size_t m = key.size();
+        if (m >= 4 && key[m - 1] == cls[r.to] && key[m - 2] == int32_t(r.lo) - 1) {
+          key[m - 2] = r.hi;
+        } else {
+          key.insert(key.end(), {int32_t(r.lo), int32_t(r.hi), cls[r.to]});
+        }
       }
-      next_cls[s] = sig.emplace(std::move(key), int32_t(sig.size())).first->second;
+      work += key.size();
+      next_cls[s] = sig.emplace(key, int32_t(sig.size())).first->second;
     }
+    if (work > kMaxMinimizeWork) throw LimitExceeded("DFA minimization over its work bound");
     bool stable = sig.size() == count;
     count = sig.size();
     cls.swap(next_cls);
