@@ -8,8 +8,9 @@ Terminals marked ``ignore`` (like Lark's ``%ignore``) may appear between any two
 
 Regexes here are a small algebraic AST, already parsed; frontends turn their own regex syntax into it
 (see ``gdecode.regex``): character and byte sets, sequence, alternation, bounded or unbounded repetition,
-and :class:`Minus` (a regex except a finite set of words, which the core builds as an automaton product). Rule bodies are plain BNF: sequences of symbol names. EBNF operators are expanded
-by :class:`GrammarBuilder` helpers into extra rules.
+and :class:`Minus` (a regex except a finite set of words, which the core builds as an automaton product).
+Rule bodies are plain BNF: sequences of symbol names. EBNF operators are expanded by
+:class:`GrammarBuilder` helpers into extra rules.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def _encodings(word: str) -> list[str] | None:
         if 0xD800 <= ord(ch) <= 0xDFFF:
             return None
         forms = _char_encodings(ch)
-        if len(out) * len(forms) > _MAX_ENCODINGS:
+        if not forms or len(out) * len(forms) > _MAX_ENCODINGS:
             return None
         out = [a + b for a in out for b in forms]
     return out
@@ -153,6 +153,7 @@ def _encodings(word: str) -> list[str] | None:
 
 @functools.lru_cache(maxsize=4096)
 def _char_encodings(ch: str) -> tuple[str, ...]:
+    """The encodings of one character (empty if they could not be listed: the caller falls back)."""
     if ch.isalnum() or ch in "_-.: ":
         return (ch,)
     return tuple(dfa.finite_words(encode_chars(((ord(ch), ord(ch)),)), limit=_MAX_ENCODINGS) or ())
