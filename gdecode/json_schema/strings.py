@@ -108,7 +108,21 @@ def string_lexeme(decoded: ir.Regex) -> ir.Regex:
 
 
 def literal_string_lexeme(value: str) -> ir.Regex:
-    return ir.Seq((QUOTE, *(encode_chars(((ord(ch), ord(ch)),)) for ch in value), QUOTE))
+    """The lexeme of the JSON string ``value`` (every encoding of each character)."""
+    get = _ONE_CHAR.get
+    items = [QUOTE]
+    for ch in value:
+        enc = get(ch)
+        if enc is None:
+            enc = _ONE_CHAR[ch] = encode_chars(((ord(ch), ord(ch)),))
+        items.append(enc)
+    items.append(QUOTE)
+    return ir.Seq(tuple(items))
+
+
+# character -> its encodings: every JSON key is written this way, and the lru_cache's key tuples cost more
+# than the lookup (at most one entry per code point in use)
+_ONE_CHAR: dict[str, ir.Regex] = {}
 
 
 def not_in_regex(words) -> ir.Regex:
