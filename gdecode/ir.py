@@ -301,6 +301,11 @@ class GrammarBuilder:
             self.grammar.terminals[name] = Terminal(name, make())
         return name
 
+    def literal_terminal(self, text: str, hint: str = "LIT") -> str:
+        """The terminal of the literal ``text``, keyed by the text (a literal's regex is a fresh tree that
+        interning by regex would hash)."""
+        return self.keyed_terminal(("literal", text), lambda: literal(text), hint)
+
     def special_terminal(self, token_text: str) -> str:
         name = f"<special {token_text}>"
         if name not in self.grammar.terminals:

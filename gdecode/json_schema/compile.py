@@ -65,11 +65,11 @@ class SchemaCompiler:
         self.warnings: list[str] = []
         self.memo: dict[Any, str] = {}
         self.lit_memo: dict[str, str] = {}
-        t = self.b.anonymous_terminal
-        self.t_lbrace, self.t_rbrace = t(ir.literal("{"), "LBRACE"), t(ir.literal("}"), "RBRACE")
-        self.t_lbrack, self.t_rbrack = t(ir.literal("["), "LBRACK"), t(ir.literal("]"), "RBRACK")
-        self.t_comma = t(ir.literal(options.item_separator), "COMMA")
-        self.t_colon = t(ir.literal(options.key_separator), "COLON")
+        t = self.b.literal_terminal
+        self.t_lbrace, self.t_rbrace = t("{", "LBRACE"), t("}", "RBRACE")
+        self.t_lbrack, self.t_rbrack = t("[", "LBRACK"), t("]", "RBRACK")
+        self.t_comma = t(options.item_separator, "COMMA")
+        self.t_colon = t(options.key_separator, "COLON")
         self.eps = self.b.rule(self.b.fresh("eps"), [()])
         ws = options.whitespace_regex()
         self.ows = self.eps if ws is None else self.b.rule(self.b.fresh("ows"), [(), (self.b.terminal("WS", ws),)])
@@ -119,12 +119,12 @@ class SchemaCompiler:
             d = self.depth
 
             def newline(level: int) -> str:
-                return b.anonymous_terminal(ir.literal("\n" + opt.indent * level), "NL")
+                return b.literal_terminal("\n" + opt.indent * level, "NL")
 
             alts = {"open": [(newline(d + 1),)], "close": [(newline(d),)], "empty": [()],
                     "comma": [(self.t_comma, newline(d + 1))], "colon": [(self.t_colon,)]}[kind]
         elif opt.whitespace == "flexible":
-            space = b.anonymous_terminal(ir.literal(" "), "SP")
+            space = b.literal_terminal(" ", "SP")
             alts = {"open": [(self.ows,)], "close": [(self.ows,)], "empty": [(self.ows,)],
                     "comma": [(self.t_comma, self.ows)], "colon": [(self.t_colon,), (self.t_colon, space)]}[kind]
         else:
@@ -464,7 +464,7 @@ class SchemaCompiler:
         return self.b.rule(self.b.fresh("v"), alts)
 
     def _lit_terminal(self, text: str) -> str:
-        return self.b.anonymous_terminal(ir.literal(text), "LIT")
+        return self.b.literal_terminal(text, "LIT")
 
     def _str_terminal(self, value: str) -> str:
         """The terminal of the JSON string ``value`` (keys, string enums), deduplicated by its text."""
@@ -669,13 +669,13 @@ class SchemaCompiler:
                 return None
             if steps:
                 return self._multiples(regex, modulus, d_exp, p.ptr)
-            return self.b.anonymous_terminal(regex, "NUMBER")
+            # keyed by the bounds: the range regex is a fresh tree that interning by regex would hash
+            return self.b.keyed_terminal(("decimal", low, high, integers), lambda: regex, "NUMBER")
         if lo is not None and hi is not None and lo > hi:
             return None
-        regex = numbers.integer_range_regex(lo, hi)
         if modulus > 1 or d_exp:
-            return self._multiples(regex, modulus, d_exp, p.ptr)
-        return self.b.anonymous_terminal(regex, "INT")
+            return self._multiples(numbers.integer_range_regex(lo, hi), modulus, d_exp, p.ptr)
+        return self.b.keyed_terminal(("integer", lo, hi), lambda: numbers.integer_range_regex(lo, hi), "INT")
 
     def _multiples(self, regex: ir.Regex, m: int, d: int, ptr: str) -> str | None:
         """The numbers x of ``regex`` (plain decimals) with x * 10^d an integer divisible by ``m``: the product
