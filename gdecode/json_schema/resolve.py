@@ -99,7 +99,7 @@ class Document:
         schema_uri = root.get("$schema", "") if isinstance(root, dict) else ""
         self.old_draft = any(d in schema_uri for d in _OLD_DRAFTS)
         self.tuple_items = self.old_draft or "2019-09" in schema_uri  # items: [...] + additionalItems
-        self.validator = cls(root, format_checker=_format_checker())
+        self._validator_cls = cls
         self.info: dict[int, tuple[str, str]] = {}  # id(node) -> (pointer, base URI)
         self.resources: dict[str, tuple[Any, str]] = {}
         self.anchors: dict[tuple[str, str], tuple[Any, str]] = {}
@@ -178,6 +178,12 @@ class Document:
         return node, known[0], known[1]
 
     # ------------------------------------------------------------------------------------- validation
+    @functools.cached_property
+    def validator(self):
+        """A jsonschema validator of the whole document, made on first use: most schemas never need one
+        (only enum candidates are checked with it), and making it was a tenth of a small schema's walk."""
+        return self._validator_cls(self.root, format_checker=_format_checker())
+
     def validator_for(self, node: Any, base: str):
         """A jsonschema validator of the subschema ``node`` (refs resolved from ``base``)."""
         v = self.validator
