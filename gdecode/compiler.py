@@ -282,7 +282,7 @@ def _compile(grammar: ir.Grammar, tokenizer: TokenizerInfo, limits: Limits,
     # The core trims the grammar itself (productive and reachable parts only; `trim` below is its
     # reference), so the whole IR is encoded as it is. Grammar.validate runs only when the encoding finds
     # something wrong, to word the error (a separate pass over every symbol was a tenth of this function).
-    special_ids = dict(tokenizer.special_tokens)
+    special_ids = tokenizer.special_tokens  # read-only mapping: no copy of a few hundred entries per compile
     terminal_names = list(grammar.terminals)
     named = [name for name in terminal_names if grammar.terminals[name].special_token is None]
     flat, roots, _nonempty = _core.flatten_regexes([grammar.terminals[name].regex for name in named])

@@ -161,7 +161,9 @@ class SchemaCompiler:
     def build(self) -> ir.Grammar:
         root = self.doc.root
         self.b.rule("start", [(self.node(root, "", self.doc.where(root)[1]),)])
-        return self.b.build()
+        # Not GrammarBuilder.build(): its validation pass would walk every rule again, and compile_grammar
+        # words the same errors itself should the encoding find one.
+        return self.b.grammar
 
     # -------------------------------------------------------------------------------------- subschemas
     def node(self, schema: Any, ptr: str, base: str) -> str:
