@@ -4,8 +4,10 @@ toolkit over the regex IR extended with intersection (:class:`And`) and compleme
 The regex frontend uses it to lower constructs the IR cannot express directly (lookarounds contained in a
 match, shortest-match "lazy" lexer terminals) into a plain IR regex: build the DFA of the extended regex
 (symbolic derivatives, one transition per class of characters that behave alike), optionally make it
-prefix-free, and turn it back into a regex by state elimination. Everything is bounded; over the bounds
-the caller gets UnsupportedFeatureError.
+prefix-free, and turn it back into a regex by state elimination. The JSON Schema compiler uses it for
+string constraints, with shortcuts that avoid product automata (``matches``, ``minus_words``,
+``prefix_product``, ``reverse``); regexes whose conjuncts are all plain and ASCII-only get their DFA from
+the core instead. Everything is bounded; over the bounds the caller gets UnsupportedFeatureError.
 """
 
 from __future__ import annotations
@@ -441,17 +443,6 @@ def _merge_targets(t: list) -> list:
             continue
         by[d] = r_or(by[d], c) if d in by else c
     return [(c, d) for d, c in by.items()]
-
-
-def derivative(regex, text: str):
-    """The strings s such that ``text + s`` matches ``regex`` (NOTHING if none). Plain in, plain out:
-    derivatives of Chars/Seq/Alt/Repeat are built from the same nodes."""
-    d = _Deriv()
-    for ch in text:
-        regex = d.step(regex, ord(ch))
-        if regex == NOTHING:
-            break
-    return regex
 
 
 def matches(regex, text: str, _d: _Deriv | None = None) -> bool:
