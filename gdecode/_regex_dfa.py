@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gdecode import deadline, ir
-from gdecode.errors import UnsupportedFeatureError
+from gdecode import _core, deadline, ir
+from gdecode.errors import LimitExceededError, UnsupportedFeatureError
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -680,9 +680,6 @@ def _ascii_plain_parts(regex) -> list | None:
 
 
 def _core_dfa(parts: list, max_states: int, what: str) -> DFA:
-    from gdecode import _core
-    from gdecode.errors import LimitExceededError
-
     try:
         rows, accepting = _core.intersection_dfa(parts, max_states)
     except LimitExceededError:

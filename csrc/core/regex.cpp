@@ -86,24 +86,6 @@ RegexNode read_node(Take&& take, Child&& child) {
   return node;
 }
 
-void append_utf8(std::string& s, uint32_t cp) {
-  if (cp < 0x80) {
-    s.push_back(char(cp));
-  } else if (cp < 0x800) {
-    s.push_back(char(0xC0 | (cp >> 6)));
-    s.push_back(char(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    s.push_back(char(0xE0 | (cp >> 12)));
-    s.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-    s.push_back(char(0x80 | (cp & 0x3F)));
-  } else {
-    s.push_back(char(0xF0 | (cp >> 18)));
-    s.push_back(char(0x80 | ((cp >> 12) & 0x3F)));
-    s.push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-    s.push_back(char(0x80 | (cp & 0x3F)));
-  }
-}
-
 using Strings = std::optional<std::vector<std::string>>;  // sorted, distinct; nullopt: more than a limit
 
 void sort_unique(std::vector<std::string>& v) {

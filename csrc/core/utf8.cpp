@@ -21,6 +21,12 @@ void encode(uint32_t cp, uint8_t* out) {
 
 }  // namespace
 
+void append_utf8(std::string& s, uint32_t cp) {
+  uint8_t buf[4];
+  encode(cp, buf);
+  s.append(reinterpret_cast<const char*>(buf), size_t(encoded_length(cp)));
+}
+
 void utf8_sequences(uint32_t lo, uint32_t hi, std::vector<ByteRangeSeq>& out) {
   if (hi > 0x10FFFF) hi = 0x10FFFF;
   if (lo > hi) return;
